@@ -1,0 +1,92 @@
+/**
+ * The configuration of one network, as the command line or a library caller gives it, and the
+ * addresses derived from it (slirp4netns defaults: 10.0.2.0/24, gateway N+2, DNS N+3, DHCP
+ * N+15..N+30, recommended guest address N+100).
+ */
+import { prefixToMask } from "./wire/address.ts";
+
+/** Where the tap device comes from. */
+export type TapTarget =
+  /** Join the namespaces of a process: /proc/PID/ns/{user,net}. */
+  | { kind: "pid"; pid: number; tapName: string }
+  /** Join the network namespace at a path (e.g. /run/netns/x or /proc/PID/ns/net). */
+  | { kind: "path"; netnsPath: string; tapName: string }
+  /** Use an inherited, already open tap fd (slirp4netns 1.3 `--netns-type=tapfd`). */
+  | { kind: "tapfd"; fd: number };
+
+/** Everything that shapes one network. Addresses are 32-bit numbers (see wire/address.ts). */
+export interface Config {
+  target: TapTarget;
+  /** User namespace to join before the network namespace; default /proc/PID/ns/user for pid targets. */
+  userNsPath?: string;
+  /** Bring up lo and the tap, set MTU, MAC, address and default route (`-c`). */
+  configure: boolean;
+  /** Link MTU, 68..65521. */
+  mtu: number;
+  /** Network address (host bits zero) and prefix length 1..25. */
+  network: number;
+  prefix: number;
+  /** MAC for the tap (`--macaddress`, only with configure); up to 6 bytes as slirp4netns accepts. */
+  macAddress?: Uint8Array;
+  /** 10.0.2.2 does not reach the host's 127.0.0.1. */
+  disableHostLoopback: boolean;
+  /** Write "1" here when everything is up. */
+  readyFd?: number;
+  /** Exit 0 on any poll event on this fd. */
+  exitFd?: number;
+  apiSocket?: string;
+  enableIpv6: boolean;
+  enableSandbox: boolean;
+  enableSeccomp: boolean;
+  outboundAddr?: string;
+  outboundAddr6?: string;
+  disableDns: boolean;
+}
+
+/** The defaults slirp4netns uses for everything but the target. */
+export const DEFAULTS = {
+  configure: false,
+  mtu: 1500,
+  network: 0x0a000200,
+  prefix: 24,
+  disableHostLoopback: false,
+  enableIpv6: false,
+  enableSandbox: false,
+  enableSeccomp: false,
+  disableDns: false,
+} as const;
+
+/** Addresses derived from the network prefix. */
+export interface Addresses {
+  network: number;
+  netmask: number;
+  prefix: number;
+  /** The host alias: the gateway, N+2. */
+  gateway: number;
+  /** The DNS forwarder, N+3. */
+  dns: number;
+  dhcpStart: number;
+  dhcpEnd: number;
+  /** The address `--configure` gives the guest, N+100. */
+  guest: number;
+  broadcast: number;
+}
+
+/** Number of DHCP leases, as in libslirp (NB_BOOTP_CLIENTS). */
+export const DHCP_POOL_SIZE = 16;
+
+/** Derives the fixed addresses of a network from its prefix. */
+export function deriveAddresses(network: number, prefix: number): Addresses {
+  const netmask = prefixToMask(prefix);
+  return {
+    network,
+    netmask,
+    prefix,
+    gateway: (network + 2) >>> 0,
+    dns: (network + 3) >>> 0,
+    dhcpStart: (network + 15) >>> 0,
+    dhcpEnd: (network + 15 + DHCP_POOL_SIZE - 1) >>> 0,
+    guest: (network + 100) >>> 0,
+    broadcast: (network | ~netmask) >>> 0,
+  };
+}
