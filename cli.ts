@@ -1,0 +1,90 @@
+/**
+ * The slirp4netns-compatible command: `cli.ts [OPTIONS] PID|PATH|FD [TAPNAME]`.
+ * The only place that exits the process.
+ */
+import { bannerLines } from "./src/cli/banner.ts";
+import { parseCommandLine } from "./src/cli/options.ts";
+import type { Config } from "./src/config.ts";
+import { errnoText } from "./src/ffi/errno.ts";
+import { POLLHUP, PollSet } from "./src/ffi/poll.ts";
+import { cString, loadShim, type Shim } from "./src/ffi/shim.ts";
+import { openTap } from "./src/link/open_tap.ts";
+import { log, setLogLevel, writeStderrLine } from "./src/log.ts";
+import { Network } from "./src/network.ts";
+
+const encoder = new TextEncoder();
+
+function writeStdoutLine(line: string): void {
+  Deno.stdout.writeSync(encoder.encode(line + "\n"));
+}
+
+function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let done = 0;
+  while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
+}
+
+/** Writes the single byte "1" that tells the caller everything is up, then closes the fd. */
+function signalReady(shim: Shim, fd: number): void {
+  const rc = shim.shim_write(fd, encoder.encode("1"), 1);
+  if (rc < 0) log.warn(`ready-fd ${fd}: ${errnoText(shim, -rc)}`);
+  shim.shim_close(fd);
+}
+
+/** Resolves when the exit fd has any poll event, including POLLNVAL for an fd that is not open. */
+async function exitFdEvent(shim: Shim, fd: number): Promise<void> {
+  const polled = new PollSet([{ fd, events: POLLHUP }]);
+  while ((await shim.shim_poll_async(polled.bytes, 1, -1)) <= 0) {
+    // EINTR or a spurious wake-up: wait again.
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  let shim: Shim;
+  try {
+    shim = await loadShim();
+  } catch (error) {
+    writeStderrLine(error instanceof Error ? error.message : String(error));
+    return 1;
+  }
+  const outcome = parseCommandLine(args, {
+    pathExists: (path) => shim.shim_access(cString(path)) === 0,
+    interfaceIpv4: () => null,
+  });
+  if (outcome.kind === "exit") {
+    writeAll(Deno.stdout, outcome.stdout);
+    writeAll(Deno.stderr, outcome.stderr);
+    return outcome.code;
+  }
+  setLogLevel(outcome.logLevel);
+  outcome.stdoutLines.forEach(writeStdoutLine);
+  return await run(shim, outcome.config);
+}
+
+async function run(shim: Shim, config: Config): Promise<number> {
+  const tap = openTap(shim, config);
+  if (!tap.ok) {
+    tap.lines.forEach(writeStderrLine);
+    return tap.exitCode;
+  }
+  tap.announce.forEach(writeStderrLine);
+  bannerLines(config).forEach(writeStdoutLine);
+
+  const network = await Network.start(config, tap.fd);
+  const stopped = new Promise<string>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(signal, () => resolve(`${signal} received`));
+    }
+    if (config.exitFd !== undefined) exitFdEvent(shim, config.exitFd).then(() => resolve("exitfd event"));
+  });
+  if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
+
+  writeStderrLine(await stopped);
+  await network.stop();
+  log.debug(`counters: ${JSON.stringify(network.counters.snapshot())}`);
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

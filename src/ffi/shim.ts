@@ -1,0 +1,164 @@
+/**
+ * The native shim's symbol table and its loading. The only module that calls Deno.dlopen.
+ *
+ * Where the library comes from, first match wins:
+ * 1. `SLIRP4NETNS_SHIM=/path/lib.so` in the environment (when env access is granted);
+ * 2. bytes embedded by `deno task compile` (native/embedded_shim.ts), loaded through a memfd, so a
+ *    compiled binary needs neither a file on disk nor write access;
+ * 3. native/build/libslirp4netns_shim.so beside the sources, built first when missing and `cc` may
+ *    be run (`deno task build:native` builds it explicitly).
+ */
+
+const SYMBOLS = {
+  // int shim_open_tap(const char *userns_path, const char *netns_path, const char *tapname,
+  //                   int flags, int mtu, uint32_t address, uint32_t netmask, uint32_t gateway,
+  //                   const uint8_t *mac, int mac_len, int32_t *child_fd)
+  shim_open_tap: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "i32",
+      "u32",
+      "u32",
+      "u32",
+      "buffer",
+      "i32",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  // int shim_tap_name(int fd, char name[IFNAMSIZ])
+  shim_tap_name: { parameters: ["i32", "buffer"], result: "i32" },
+  // int shim_read(int fd, void *buf, int len)
+  shim_read: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int shim_write(int fd, const void *buf, int len)
+  shim_write: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int shim_poll(struct pollfd *fds, int count, int timeout_ms)
+  shim_poll: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  // the same, on a thread of Deno's blocking pool: for a rare wait that must not block a thread
+  shim_poll_async: {
+    name: "shim_poll",
+    parameters: ["buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int shim_close(int fd)
+  shim_close: { parameters: ["i32"], result: "i32" },
+  // int shim_eventfd(void)
+  shim_eventfd: { parameters: [], result: "i32" },
+  // int shim_set_nonblocking(int fd, int on)
+  shim_set_nonblocking: { parameters: ["i32", "i32"], result: "i32" },
+  // int shim_access(const char *path)
+  shim_access: { parameters: ["buffer"], result: "i32" },
+  // int shim_fd_valid(int fd)
+  shim_fd_valid: { parameters: ["i32"], result: "i32" },
+  // int shim_strerror(int err, char *buf, int len)
+  shim_strerror: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The shim's functions. */
+export type Shim = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+const LIBC_FOR_MEMFD = {
+  // int memfd_create(const char *name, unsigned int flags)
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  // ssize_t write(int fd, const void *buf, size_t count)
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int close(int fd)
+  close: { parameters: ["i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+const MFD_CLOEXEC = 1;
+
+/** The shim built beside the sources. */
+export const SHIM_PATH = new URL("../../native/build/libslirp4netns_shim.so", import.meta.url);
+
+/** NUL-terminated bytes of a string, for `buffer` parameters. */
+export function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(text + "\0");
+}
+
+/**
+ * Loads a shared library from bytes through a memfd: the route a compiled binary takes, which
+ * needs only FFI permission. The memfd stays open for the life of the process.
+ */
+export function dlopenFromBytes(bytes: Uint8Array): Deno.DynamicLibrary<typeof SYMBOLS> {
+  const libc = Deno.dlopen("libc.so.6", LIBC_FOR_MEMFD);
+  try {
+    const fd = libc.symbols.memfd_create(cString("slirp4netns_shim"), MFD_CLOEXEC);
+    if (fd < 0) throw new Error("Cannot create a memfd for the native shim");
+    let done = 0;
+    while (done < bytes.length) {
+      const n = Number(libc.symbols.write(fd, bytes.subarray(done), BigInt(bytes.length - done)));
+      if (n <= 0) {
+        libc.symbols.close(fd);
+        throw new Error("Cannot write the native shim into a memfd");
+      }
+      done += n;
+    }
+    return Deno.dlopen(`/proc/self/fd/${fd}`, SYMBOLS);
+  } finally {
+    libc.close();
+  }
+}
+
+function envOverride(): string | undefined {
+  const permission = Deno.permissions.querySync({ name: "env", variable: "SLIRP4NETNS_SHIM" });
+  return permission.state === "granted" ? Deno.env.get("SLIRP4NETNS_SHIM") : undefined;
+}
+
+async function embeddedBytes(): Promise<Uint8Array | undefined> {
+  // A computed specifier: the module exists only in `deno task compile` builds, which --include it.
+  const specifier = ["..", "..", "native", "embedded_shim.ts"].join("/");
+  try {
+    const module = await import(specifier);
+    return Uint8Array.from(atob(module.SHIM_BASE64), (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}
+
+function fileExists(url: URL): boolean {
+  try {
+    return Deno.statSync(url).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function buildShim(): Promise<void> {
+  const script = new URL("../../native/build.sh", import.meta.url).pathname;
+  const runGranted = Deno.permissions.querySync({ name: "run", command: "sh" }).state === "granted";
+  if (!runGranted) {
+    throw new Error(
+      `The native shim ${SHIM_PATH.pathname} is missing; build it with: deno task build:native`,
+    );
+  }
+  const result = await new Deno.Command("sh", { args: [script], stdout: "inherit", stderr: "inherit" })
+    .output();
+  if (!result.success) {
+    throw new Error("Building the native shim failed; a C compiler is needed: deno task build:native");
+  }
+}
+
+let loaded: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** Loads the shim once per thread (each Worker loads its own handle). */
+export async function loadShim(): Promise<Shim> {
+  if (loaded) return loaded.symbols;
+  const override = envOverride();
+  if (override) {
+    loaded = Deno.dlopen(override, SYMBOLS);
+    return loaded.symbols;
+  }
+  const bytes = await embeddedBytes();
+  if (bytes) {
+    loaded = dlopenFromBytes(bytes);
+    return loaded.symbols;
+  }
+  if (!fileExists(SHIM_PATH)) await buildShim();
+  loaded = Deno.dlopen(SHIM_PATH, SYMBOLS);
+  return loaded.symbols;
+}

@@ -1,0 +1,127 @@
+/**
+ * One running network: the tap-reader Worker feeding a frame ring, the stack consuming it on this
+ * thread, and replies written to the tap synchronously from here.
+ *
+ *   tap fd ──read──▶ [tap-reader Worker] ──FrameRing──▶ Dispatcher (this thread) ──write──▶ tap fd
+ */
+import { type Addresses, type Config, deriveAddresses } from "./config.ts";
+import { errnoText } from "./ffi/errno.ts";
+import { loadShim, type Shim } from "./ffi/shim.ts";
+import { log } from "./log.ts";
+import { FrameRing } from "./ring/frame_ring.ts";
+import { Counters } from "./stack/counters.ts";
+import { Dispatcher } from "./stack/dispatcher.ts";
+import type { GuestLink } from "./stack/guest_link.ts";
+import type { TapReaderEvent, TapReaderStart } from "./workers/tap_reader.ts";
+
+/** Bytes of ring between the tap reader and the stack: room for 64 frames of 64 KiB. */
+const RX_RING_BYTES = 4 * 1024 * 1024;
+/** The largest frame a tap read can return (slirp4netns reads into 65536 bytes). */
+const MAX_TAP_FRAME = 65536;
+/** Frames handled before the event loop gets a turn (signals, timers, API clients). */
+const FRAMES_PER_TURN = 256;
+const READER_STOP_TIMEOUT_MS = 2000;
+
+/** Writes frames to the guest: one write(2) per frame on the tap fd. */
+class TapWriter implements GuestLink {
+  writeErrors = 0;
+  constructor(private readonly shim: Shim, private readonly tapFd: number) {}
+
+  sendFrame(frame: Uint8Array): void {
+    const n = this.shim.shim_write(this.tapFd, frame, frame.length);
+    if (n < 0) {
+      if (this.writeErrors++ === 0) log.warn(`write to the tap: ${errnoText(this.shim, -n)}`);
+    }
+  }
+}
+
+/** A running network. Create with {@link Network.start}. */
+export class Network {
+  readonly addresses: Addresses;
+  readonly counters = new Counters();
+  readonly #shim: Shim;
+  readonly #tapFd: number;
+  readonly #stopFd: number;
+  readonly #ring: FrameRing;
+  readonly #reader: Worker;
+  readonly #readerStopped: Promise<void>;
+  readonly #consumer: Promise<void>;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(shim: Shim, config: Config, tapFd: number, stopFd: number) {
+    this.#shim = shim;
+    this.#tapFd = tapFd;
+    this.#stopFd = stopFd;
+    this.addresses = deriveAddresses(config.network, config.prefix);
+    this.#ring = FrameRing.create(RX_RING_BYTES);
+    const link = new TapWriter(shim, tapFd);
+    const dispatcher = new Dispatcher(this.addresses, config.mtu, link, this.counters);
+
+    this.#reader = new Worker(new URL("./workers/tap_reader.ts", import.meta.url).href, {
+      type: "module",
+    });
+    this.#readerStopped = new Promise((resolve) => {
+      this.#reader.onmessage = (event: MessageEvent<TapReaderEvent>) => {
+        const message = event.data;
+        if (message.kind === "error") log.error(`tap reader: ${message.message}`);
+        if (message.kind === "stopped") resolve();
+      };
+      this.#reader.onerror = (event) => {
+        event.preventDefault();
+        log.error(`tap reader: ${event.message}`);
+        resolve();
+      };
+    });
+    const start: TapReaderStart = {
+      ring: this.#ring.buffer,
+      tapFd,
+      stopFd,
+      maxFrame: MAX_TAP_FRAME,
+    };
+    this.#reader.postMessage(start);
+    this.#consumer = this.#consume(dispatcher);
+  }
+
+  /** Starts the stack on an open tap fd. The network owns the fd from now on. */
+  static async start(config: Config, tapFd: number): Promise<Network> {
+    const shim = await loadShim();
+    const nonblocking = shim.shim_set_nonblocking(tapFd, 1);
+    if (nonblocking < 0) throw new Error(`Cannot make the tap fd non-blocking: ${errnoText(shim, -nonblocking)}`);
+    const stopFd = shim.shim_eventfd();
+    if (stopFd < 0) throw new Error(`Cannot create an eventfd: ${errnoText(shim, -stopFd)}`);
+    return new Network(shim, config, tapFd, stopFd);
+  }
+
+  async #consume(dispatcher: Dispatcher): Promise<void> {
+    const ring = this.#ring;
+    while (!ring.closed) {
+      const handled = ring.drain((frame) => dispatcher.handleFrame(frame, performance.now()), FRAMES_PER_TURN);
+      if (handled === FRAMES_PER_TURN) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      } else {
+        await ring.waitForDataAsync(1000);
+      }
+    }
+  }
+
+  /** Stops the reader, closes the fds. Safe to call more than once. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#shim.shim_write(this.#stopFd, new BigUint64Array([1n]), 8);
+    this.#ring.close();
+    let timer: number | undefined;
+    await Promise.race([
+      this.#readerStopped,
+      new Promise((resolve) => timer = setTimeout(resolve, READER_STOP_TIMEOUT_MS)),
+    ]);
+    clearTimeout(timer);
+    this.#reader.terminate();
+    await this.#consumer;
+    this.#shim.shim_close(this.#stopFd);
+    this.#shim.shim_close(this.#tapFd);
+  }
+}
