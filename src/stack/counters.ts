@@ -1,0 +1,138 @@
+/**
+ * One counter per handled kind and per drop reason, declared up front: bumping one is an array
+ * increment at a constant index, with no string built per frame. Names are `layer.reason`.
+ */
+
+/** Every counter, in table order. Add new ones at the end of their group. */
+export const COUNTER_NAMES = [
+  // Frames from the guest.
+  "frame.received",
+  "frame.runt",
+  "frame.too_long",
+  "eth.not_for_us",
+  "eth.bad_source",
+  "eth.vlan_unsupported",
+  "eth.unknown_ethertype",
+  // ARP (RFC 826).
+  "arp.truncated",
+  "arp.unsupported_hardware",
+  "arp.unsupported_protocol",
+  "arp.unsupported_op",
+  "arp.request",
+  "arp.request_ignored",
+  "arp.reply",
+  "arp.learned",
+  // IPv6 (not yet).
+  "ipv6.unsupported",
+  // IPv4 (RFC 791).
+  "ipv4.truncated",
+  "ipv4.bad_version",
+  "ipv4.bad_header_length",
+  "ipv4.total_length_exceeds_frame",
+  "ipv4.bad_checksum",
+  "ipv4.bad_options",
+  "ipv4.fragment_unsupported",
+  "ipv4.bad_source",
+  "ipv4.bad_destination",
+  "ipv4.broadcast_dropped",
+  "ipv4.multicast_dropped",
+  "ipv4.unknown_protocol",
+  // ICMP to the gateway and DNS addresses (RFC 792).
+  "icmp.truncated",
+  "icmp.bad_checksum",
+  "icmp.type_ignored",
+  "icmp.echo_request",
+  "icmp.echo_reply",
+  // UDP (RFC 768).
+  "udp.truncated",
+  "udp.bad_length",
+  "udp.bad_checksum",
+  // DHCP server (RFC 2131).
+  "dhcp.truncated",
+  "dhcp.bad_cookie",
+  "dhcp.bad_options",
+  "dhcp.not_request",
+  "dhcp.unsupported_hardware",
+  "dhcp.relay_unsupported",
+  "dhcp.bootp_unsupported",
+  "dhcp.unknown_type",
+  "dhcp.other_server",
+  "dhcp.pool_exhausted",
+  "dhcp.reply_exceeds_mtu",
+  "dhcp.discover",
+  "dhcp.request",
+  "dhcp.offer",
+  "dhcp.ack",
+  "dhcp.nak",
+  "dhcp.decline",
+  "dhcp.release",
+  "dhcp.inform",
+  // Traffic for the NAT, which later issues add.
+  "nat.not_implemented",
+  // Frames to the guest.
+  "tx.frame",
+  "tx.exceeds_mtu",
+] as const;
+
+/** The name of a counter. */
+export type CounterName = typeof COUNTER_NAMES[number];
+
+/** The index of every counter in the table, by name: `counters.bump(C["arp.reply"])`. */
+export const C: { readonly [K in CounterName]: number } = Object.freeze(
+  Object.fromEntries(COUNTER_NAMES.map((name, index) => [name, index])) as {
+    [K in CounterName]: number;
+  },
+);
+
+/**
+ * The counter table. Values are float64 (exact up to 2^53). The storage may be a
+ * SharedArrayBuffer so that another thread can read the counters; only one thread bumps them.
+ *
+ * @example
+ * ```ts
+ * import { C, Counters } from "./counters.ts";
+ * const counters = new Counters();
+ * counters.bump(C["frame.runt"]);
+ * if (counters.snapshot()["frame.runt"] !== 1) throw new Error("not counted");
+ * ```
+ */
+export class Counters {
+  /** One value per name in `COUNTER_NAMES`, same order. */
+  readonly values: Float64Array;
+
+  /** Counters over `buffer` (at least `Counters.BYTE_LENGTH` bytes), or over fresh memory. */
+  constructor(buffer?: ArrayBufferLike) {
+    this.values = buffer
+      ? new Float64Array(buffer, 0, COUNTER_NAMES.length)
+      : new Float64Array(COUNTER_NAMES.length);
+  }
+
+  /** Bytes needed to hold the table, for callers that provide a SharedArrayBuffer. */
+  static readonly BYTE_LENGTH: number = COUNTER_NAMES.length * Float64Array.BYTES_PER_ELEMENT;
+
+  /** Adds `by` (default 1) to the counter at `index` (from `C`). */
+  bump(index: number, by = 1): void {
+    this.values[index] += by;
+  }
+
+  /** The current value of one counter. */
+  get(name: CounterName): number {
+    return this.values[C[name]];
+  }
+
+  /** All counters by name, as a plain object (allocates: for the API and tests, not per frame). */
+  snapshot(): Record<CounterName, number> {
+    const out = {} as Record<CounterName, number>;
+    for (let i = 0; i < COUNTER_NAMES.length; i++) out[COUNTER_NAMES[i]] = this.values[i];
+    return out;
+  }
+
+  /** Only the counters that are not zero, by name. */
+  nonZero(): Partial<Record<CounterName, number>> {
+    const out: Partial<Record<CounterName, number>> = {};
+    for (let i = 0; i < COUNTER_NAMES.length; i++) {
+      if (this.values[i] !== 0) out[COUNTER_NAMES[i]] = this.values[i];
+    }
+    return out;
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The entry point for frames from the guest: Ethernet → ARP, or IPv4 → ICMP echo to the emulated
+ * hosts and DHCP; everything else is dropped and counted, one counter per reason (NAT of TCP, UDP
+ * and ICMP to other hosts comes later and will plug in where `nat.not_implemented` is counted).
+ *
+ * Checks, in order: frame length (runt, above MTU + 14), destination and source MAC, EtherType;
+ * for IPv4: lengths, header checksum, options, fragments, source and destination address.
+ */
+
+import type { Addresses } from "../config.ts";
+import { ArpPacket } from "../wire/arp.ts";
+import { DHCP_SERVER_PORT } from "../wire/dhcp.ts";
+import { ETHERNET_HEADER_LEN, EthernetFrame, EtherType, isMulticastMac } from "../wire/ethernet.ts";
+import { IcmpMessage } from "../wire/icmp.ts";
+import {
+  IpProtocol,
+  Ipv4Packet,
+  isLoopbackIpv4,
+  isMulticastIpv4,
+  isThisNetworkIpv4,
+  LIMITED_BROADCAST,
+} from "../wire/ipv4.ts";
+import { UdpDatagram } from "../wire/udp.ts";
+import { ArpResponder } from "./arp.ts";
+import { C, type Counters } from "./counters.ts";
+import { DhcpServer } from "./dhcp_server.ts";
+import type { GuestLink } from "./guest_link.ts";
+import { GuestTx } from "./guest_tx.ts";
+import { IcmpEchoResponder } from "./icmp_echo.ts";
+import { GuestNeighbors } from "./neighbors.ts";
+import { isSlirpMac } from "./slirp_mac.ts";
+
+/**
+ * Parses each frame from the guest with reusable views (nothing allocated per frame) and hands
+ * it to the responder for its kind. Never throws on guest input.
+ *
+ * @example
+ * ```ts
+ * import { deriveAddresses } from "../config.ts";
+ * import { ICMP_ECHO_REQUEST_TO_GATEWAY } from "../wire/testdata/captured.ts";
+ * import { Counters } from "./counters.ts";
+ * import { Dispatcher } from "./dispatcher.ts";
+ * import { MemoryLink } from "./memory_link.ts";
+ * const link = new MemoryLink();
+ * const dispatcher = new Dispatcher(deriveAddresses(0x0a000200, 24), 1500, link, new Counters());
+ * dispatcher.handleFrame(ICMP_ECHO_REQUEST_TO_GATEWAY, 0);
+ * if (link.take().length !== 1) throw new Error("no echo reply");
+ * ```
+ */
+export class Dispatcher {
+  /** The guest's IPv4 → MAC pairs, learned from ARP and DHCP. */
+  readonly neighbors: GuestNeighbors;
+  /** The transmit side: scratch buffer and link. */
+  readonly tx: GuestTx;
+  readonly dhcp: DhcpServer;
+  readonly counters: Counters;
+  readonly #addresses: Addresses;
+  readonly #arp: ArpResponder;
+  readonly #echo: IcmpEchoResponder;
+  readonly #maxFrameLength: number;
+  readonly #eth = new EthernetFrame();
+  readonly #arpPacket = new ArpPacket();
+  readonly #ip = new Ipv4Packet();
+  readonly #icmp = new IcmpMessage();
+  readonly #udp = new UdpDatagram();
+
+  /**
+   * @param addresses the network's addresses (`deriveAddresses`)
+   * @param mtu the link MTU (68..65521): frames above MTU + 14 are dropped, replies never exceed it
+   * @param link where frames for the guest go
+   * @param counters the counter table to bump
+   */
+  constructor(addresses: Addresses, mtu: number, link: GuestLink, counters: Counters) {
+    this.#addresses = addresses;
+    this.counters = counters;
+    this.#maxFrameLength = mtu + ETHERNET_HEADER_LEN;
+    this.neighbors = new GuestNeighbors(addresses);
+    this.tx = new GuestTx(link, mtu, addresses, counters);
+    this.#arp = new ArpResponder(addresses, this.neighbors, this.tx, counters);
+    this.#echo = new IcmpEchoResponder(this.tx, counters);
+    this.dhcp = new DhcpServer(addresses, this.tx, this.neighbors, counters);
+  }
+
+  /**
+   * Handles one Ethernet frame (without FCS) read from the tap. Replies, if any, are sent
+   * through the link before this returns. `now` is a monotonic clock in milliseconds.
+   */
+  handleFrame(frame: Uint8Array, now: number): void {
+    const counters = this.counters;
+    counters.bump(C["frame.received"]);
+    if (frame.length > this.#maxFrameLength) {
+      counters.bump(C["frame.too_long"]);
+      return;
+    }
+    const eth = this.#eth.wrap(frame);
+    if (eth.check() !== "ok") {
+      counters.bump(C["frame.runt"]);
+      return;
+    }
+    const bytes = eth.bytes;
+    // The guest talks only to the emulated hosts (52:55:…); group addresses are sorted out per
+    // protocol below.
+    if (!isMulticastMac(bytes, eth.dstOffset) && !isSlirpMac(bytes, eth.dstOffset)) {
+      counters.bump(C["eth.not_for_us"]);
+      return;
+    }
+    // IEEE 802.3 clause 3.2.3: a source address is always an individual address.
+    if (isMulticastMac(bytes, eth.srcOffset)) {
+      counters.bump(C["eth.bad_source"]);
+      return;
+    }
+    switch (eth.ethertype) {
+      case EtherType.ARP:
+        this.#arp.handle(eth, this.#arpPacket.wrap(bytes, eth.payloadOffset, eth.payloadLength));
+        return;
+      case EtherType.IPV4:
+        this.#ipv4(eth, now);
+        return;
+      case EtherType.IPV6:
+        counters.bump(C["ipv6.unsupported"]);
+        return;
+      case EtherType.VLAN:
+      case EtherType.QINQ:
+        counters.bump(C["eth.vlan_unsupported"]);
+        return;
+      default:
+        counters.bump(C["eth.unknown_ethertype"]);
+        return;
+    }
+  }
+
+  #ipv4(eth: EthernetFrame, now: number): void {
+    const counters = this.counters;
+    const ip = this.#ip.wrap(eth.bytes, eth.payloadOffset, eth.payloadLength);
+    switch (ip.check()) {
+      case "ok":
+        break;
+      case "truncated":
+        counters.bump(C["ipv4.truncated"]);
+        return;
+      case "bad_version":
+        counters.bump(C["ipv4.bad_version"]);
+        return;
+      case "bad_header_length":
+        counters.bump(C["ipv4.bad_header_length"]);
+        return;
+      case "total_length_exceeds_buffer":
+        counters.bump(C["ipv4.total_length_exceeds_frame"]);
+        return;
+    }
+    if (!ip.verifyChecksum()) {
+      counters.bump(C["ipv4.bad_checksum"]);
+      return;
+    }
+    if (!ip.optionsValid()) {
+      counters.bump(C["ipv4.bad_options"]);
+      return;
+    }
+    if (ip.isFragment) {
+      // Reassembly (RFC 791 §3.2, RFC 815) is a later issue; libslirp's was a CVE source.
+      counters.bump(C["ipv4.fragment_unsupported"]);
+      return;
+    }
+    const a = this.#addresses;
+    const src = ip.src;
+    const dst = ip.dst;
+    const protocol = ip.protocol;
+    // RFC 1122 §3.2.1.3: a source is never broadcast, multicast or loopback; 0.0.0.0 only while
+    // the host learns its address, which here means DHCP (checked below).
+    if (
+      src === LIMITED_BROADCAST || src === a.broadcast || isMulticastIpv4(src) ||
+      isLoopbackIpv4(src) || (isThisNetworkIpv4(src) && protocol !== IpProtocol.UDP)
+    ) {
+      counters.bump(C["ipv4.bad_source"]);
+      return;
+    }
+
+    if (dst === LIMITED_BROADCAST || dst === a.broadcast) {
+      if (protocol === IpProtocol.UDP) {
+        const udp = this.#udpOf(ip);
+        if (udp === null) return;
+        if (udp.dstPort === DHCP_SERVER_PORT) {
+          this.dhcp.handle(udp, now);
+          return;
+        }
+      }
+      counters.bump(C["ipv4.broadcast_dropped"]);
+      return;
+    }
+    if (isThisNetworkIpv4(src)) {
+      counters.bump(C["ipv4.bad_source"]);
+      return;
+    }
+    if (isMulticastIpv4(dst)) {
+      counters.bump(C["ipv4.multicast_dropped"]);
+      return;
+    }
+    if (isThisNetworkIpv4(dst) || isLoopbackIpv4(dst)) {
+      counters.bump(C["ipv4.bad_destination"]);
+      return;
+    }
+
+    const toEmulatedHost = dst === a.gateway || dst === a.dns;
+    switch (protocol) {
+      case IpProtocol.ICMP:
+        if (toEmulatedHost) {
+          this.#echo.handle(eth, ip, this.#icmp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength));
+        } else {
+          counters.bump(C["nat.not_implemented"]);
+        }
+        return;
+      case IpProtocol.UDP: {
+        if (dst === a.gateway) {
+          const udp = this.#udpOf(ip);
+          if (udp === null) return;
+          // RENEWING clients unicast to the server (RFC 2131 §4.4.5).
+          if (udp.dstPort === DHCP_SERVER_PORT) {
+            this.dhcp.handle(udp, now);
+            return;
+          }
+        }
+        counters.bump(C["nat.not_implemented"]);
+        return;
+      }
+      case IpProtocol.TCP:
+        counters.bump(C["nat.not_implemented"]);
+        return;
+      default:
+        counters.bump(C["ipv4.unknown_protocol"]);
+        return;
+    }
+  }
+
+  /** The UDP view of a checked IPv4 datagram, or null (counted) if malformed. */
+  #udpOf(ip: Ipv4Packet): UdpDatagram | null {
+    const udp = this.#udp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength);
+    switch (udp.check()) {
+      case "ok":
+        break;
+      case "truncated":
+        this.counters.bump(C["udp.truncated"]);
+        return null;
+      case "bad_length":
+        this.counters.bump(C["udp.bad_length"]);
+        return null;
+    }
+    if (!udp.verifyChecksum(ip.src, ip.dst)) {
+      this.counters.bump(C["udp.bad_checksum"]);
+      return null;
+    }
+    return udp;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Building frames for the guest in one preallocated scratch buffer, and handing them to the
+ * `GuestLink`: Ethernet padding to 60 bytes (libslirp 4.8 "eth: pad ethernet frames to 60
+ * bytes"), the MTU limit, and the IPv4 header of replies from the emulated hosts.
+ */
+
+import type { Addresses } from "../config.ts";
+import {
+  emitEthernetHeader,
+  ETHERNET_HEADER_LEN,
+  ETHERNET_MIN_FRAME_LEN,
+  EtherType,
+} from "../wire/ethernet.ts";
+import { emitIpv4Header, IPV4_HEADER_LEN } from "../wire/ipv4.ts";
+import { C, type Counters } from "./counters.ts";
+import type { GuestLink } from "./guest_link.ts";
+import { slirpMac } from "./slirp_mac.ts";
+
+/** Where the IPv4 payload of a frame built by `GuestTx.sendIpv4` starts in the scratch buffer. */
+export const IPV4_PAYLOAD_OFFSET = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+
+/**
+ * The transmit side towards the guest. Responders write their reply into `frame` (for IPv4, the
+ * payload at `IPV4_PAYLOAD_OFFSET`), then call `send` or `sendIpv4`. Nothing is allocated per
+ * frame except the `subarray` view handed to the link.
+ *
+ * @example
+ * ```ts
+ * import { deriveAddresses } from "../config.ts";
+ * import { Counters } from "./counters.ts";
+ * import { GuestTx } from "./guest_tx.ts";
+ * import { MemoryLink } from "./memory_link.ts";
+ * const link = new MemoryLink();
+ * const tx = new GuestTx(link, 1500, deriveAddresses(0x0a000200, 24), new Counters());
+ * tx.send(42);
+ * if (link.take()[0].length !== 60) throw new Error("not padded");
+ * ```
+ */
+export class GuestTx {
+  /** The scratch buffer: one frame of up to MTU + 14 bytes (never less than 60). */
+  readonly frame: Uint8Array;
+  /** Largest frame the guest accepts: MTU + 14. */
+  readonly maxFrameLength: number;
+  /** Largest IPv4 payload with a 20-byte header: MTU − 20. */
+  readonly maxIpv4Payload: number;
+  readonly #link: GuestLink;
+  readonly #dns: number;
+  readonly #gatewayMac: Uint8Array;
+  readonly #dnsMac: Uint8Array;
+  readonly #counters: Counters;
+  #identification = 0;
+
+  constructor(link: GuestLink, mtu: number, addresses: Addresses, counters: Counters) {
+    this.#link = link;
+    this.#dns = addresses.dns;
+    this.#gatewayMac = slirpMac(addresses.gateway);
+    this.#dnsMac = slirpMac(addresses.dns);
+    this.#counters = counters;
+    this.maxFrameLength = mtu + ETHERNET_HEADER_LEN;
+    this.maxIpv4Payload = mtu - IPV4_HEADER_LEN;
+    this.frame = new Uint8Array(Math.max(this.maxFrameLength, ETHERNET_MIN_FRAME_LEN));
+  }
+
+  /**
+   * Sends `frame[0, length)`, zero-padded to 60 bytes. Frames above MTU + 14 are dropped and
+   * counted (`tx.exceeds_mtu`); returns whether the frame was sent.
+   */
+  send(length: number): boolean {
+    if (length > this.maxFrameLength) {
+      this.#counters.bump(C["tx.exceeds_mtu"]);
+      return false;
+    }
+    if (length < ETHERNET_MIN_FRAME_LEN) {
+      this.frame.fill(0, length, ETHERNET_MIN_FRAME_LEN);
+      length = ETHERNET_MIN_FRAME_LEN;
+    }
+    this.#link.sendFrame(this.frame.subarray(0, length));
+    this.#counters.bump(C["tx.frame"]);
+    return true;
+  }
+
+  /**
+   * Completes and sends an IPv4 datagram whose `payloadLength`-byte payload is already at
+   * `IPV4_PAYLOAD_OFFSET`: a 20-byte header from `src` to `dst`, and an Ethernet header to the
+   * MAC at `dstMac[dstMacOffset..]` (which must not be the scratch buffer). The source MAC is the emulated MAC of the DNS address for
+   * replies from it, and the gateway's for everything else (the gateway routes all other traffic).
+   */
+  sendIpv4(
+    dstMac: Uint8Array,
+    dstMacOffset: number,
+    src: number,
+    dst: number,
+    protocol: number,
+    ttl: number,
+    tos: number,
+    payloadLength: number,
+  ): boolean {
+    if (payloadLength > this.maxIpv4Payload) {
+      this.#counters.bump(C["tx.exceeds_mtu"]);
+      return false;
+    }
+    const frame = this.frame;
+    const srcMac = src === this.#dns ? this.#dnsMac : this.#gatewayMac;
+    emitEthernetHeader(frame, 0, dstMac, dstMacOffset, srcMac, 0, EtherType.IPV4);
+    this.#identification = (this.#identification + 1) & 0xffff;
+    emitIpv4Header(
+      frame,
+      ETHERNET_HEADER_LEN,
+      IPV4_HEADER_LEN + payloadLength,
+      this.#identification,
+      false,
+      ttl,
+      protocol,
+      src,
+      dst,
+      tos,
+    );
+    return this.send(IPV4_PAYLOAD_OFFSET + payloadLength);
+  }
+}
