@@ -75,7 +75,9 @@ async function run(shim: Shim, config: Config): Promise<number> {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       Deno.addSignalListener(signal, () => resolve(`${signal} received`));
     }
-    if (config.exitFd !== undefined) exitFdEvent(shim, config.exitFd).then(() => resolve("exitfd event"));
+    if (config.exitFd !== undefined) {
+      exitFdEvent(shim, config.exitFd).then(() => resolve("exitfd event"));
+    }
   });
   if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
 

@@ -14,7 +14,13 @@
  * ```
  * @module
  */
-export { type Addresses, type Config, DEFAULTS, deriveAddresses, type TapTarget } from "./src/config.ts";
+export {
+  type Addresses,
+  type Config,
+  DEFAULTS,
+  deriveAddresses,
+  type TapTarget,
+} from "./src/config.ts";
 export { loadShim } from "./src/ffi/shim.ts";
 export { openTap, type TapFailed, type TapOpened } from "./src/link/open_tap.ts";
 export { Network } from "./src/network.ts";

@@ -86,7 +86,9 @@ export class Network {
   static async start(config: Config, tapFd: number): Promise<Network> {
     const shim = await loadShim();
     const nonblocking = shim.shim_set_nonblocking(tapFd, 1);
-    if (nonblocking < 0) throw new Error(`Cannot make the tap fd non-blocking: ${errnoText(shim, -nonblocking)}`);
+    if (nonblocking < 0) {
+      throw new Error(`Cannot make the tap fd non-blocking: ${errnoText(shim, -nonblocking)}`);
+    }
     const stopFd = shim.shim_eventfd();
     if (stopFd < 0) throw new Error(`Cannot create an eventfd: ${errnoText(shim, -stopFd)}`);
     return new Network(shim, config, tapFd, stopFd);
@@ -95,7 +97,10 @@ export class Network {
   async #consume(dispatcher: Dispatcher): Promise<void> {
     const ring = this.#ring;
     while (!ring.closed) {
-      const handled = ring.drain((frame) => dispatcher.handleFrame(frame, performance.now()), FRAMES_PER_TURN);
+      const handled = ring.drain(
+        (frame) => dispatcher.handleFrame(frame, performance.now()),
+        FRAMES_PER_TURN,
+      );
       if (handled === FRAMES_PER_TURN) {
         await new Promise((resolve) => setTimeout(resolve, 0));
       } else {
@@ -113,7 +118,7 @@ export class Network {
   async #stop(): Promise<void> {
     this.#shim.shim_write(this.#stopFd, new BigUint64Array([1n]), 8);
     this.#ring.close();
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       this.#readerStopped,
       new Promise((resolve) => timer = setTimeout(resolve, READER_STOP_TIMEOUT_MS)),

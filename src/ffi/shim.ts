@@ -136,10 +136,16 @@ async function buildShim(): Promise<void> {
       `The native shim ${SHIM_PATH.pathname} is missing; build it with: deno task build:native`,
     );
   }
-  const result = await new Deno.Command("sh", { args: [script], stdout: "inherit", stderr: "inherit" })
+  const result = await new Deno.Command("sh", {
+    args: [script],
+    stdout: "inherit",
+    stderr: "inherit",
+  })
     .output();
   if (!result.success) {
-    throw new Error("Building the native shim failed; a C compiler is needed: deno task build:native");
+    throw new Error(
+      "Building the native shim failed; a C compiler is needed: deno task build:native",
+    );
   }
 }
 

@@ -90,7 +90,8 @@ export function openTap(shim: Shim, config: Config): TapOpened | TapFailed {
   const target = config.target;
   if (target.kind === "tapfd") return adoptTapFd(shim, target.fd);
   const netns = target.kind === "pid" ? `/proc/${target.pid}/ns/net` : target.netnsPath;
-  const userns = config.userNsPath ?? (target.kind === "pid" ? `/proc/${target.pid}/ns/user` : undefined);
+  const userns = config.userNsPath ??
+    (target.kind === "pid" ? `/proc/${target.pid}/ns/user` : undefined);
   const addresses = deriveAddresses(config.network, config.prefix);
   const mac = config.macAddress ?? new Uint8Array(0);
   const childFd = new Int32Array(1);
