@@ -104,7 +104,7 @@ export class Netns {
         sleep 0.01
       done`;
     const abort = new AbortController();
-    options.proc?.status.then(() => abort.abort());
+    options.proc?.status.then(() => abort.abort()); // Stop polling at once if it dies.
     const result = await this.sh(script, [condition, String(options.timeoutMs)], {
       timeoutMs: options.timeoutMs + 5000,
       signal: abort.signal,

@@ -64,6 +64,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
     kill();
   }, options.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS);
   options.signal?.addEventListener("abort", kill);
+  if (options.signal?.aborted) kill();
   try {
     if (options.stdin !== undefined) {
       const writer = child.stdin.getWriter();
