@@ -26,13 +26,22 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
 
 /** Writes the single byte "1" that tells the caller everything is up, then closes the fd. */
 function signalReady(shim: Shim, fd: number): void {
+  if (shim.shim_fd_inherited(fd) < 0) {
+    // Not ours: never write into a file the runtime opened at that number.
+    log.warn(`ready-fd ${fd} is not an inherited open fd`);
+    return;
+  }
   const rc = shim.shim_write(fd, encoder.encode("1"), 1);
   if (rc < 0) log.warn(`ready-fd ${fd}: ${errnoText(shim, -rc)}`);
   shim.shim_close(fd);
 }
 
-/** Resolves when the exit fd has any poll event, including POLLNVAL for an fd that is not open. */
+/**
+ * Resolves when the exit fd has any poll event, including POLLNVAL for an fd that is not open
+ * (slirp4netns exits then too). An fd the caller did not pass counts as not open.
+ */
 async function exitFdEvent(shim: Shim, fd: number): Promise<void> {
+  if (shim.shim_fd_inherited(fd) < 0) return;
   const polled = new PollSet([{ fd, events: POLLHUP }]);
   while ((await shim.shim_poll_async(polled.bytes, 1, -1)) <= 0) {
     // EINTR or a spurious wake-up: wait again.

@@ -351,8 +351,15 @@ int shim_set_nonblocking(int fd, int on) {
 /* access(path, F_OK): 0 or -errno. */
 int shim_access(const char *path) { return access(path, F_OK) < 0 ? -errno : 0; }
 
-/* Whether `fd` is open: 0 or -EBADF. */
-int shim_fd_valid(int fd) { return fcntl(fd, F_GETFD) < 0 ? -errno : 0; }
+/* Whether `fd` was inherited from the process that started us: 0, or -EBADF when it is not open
+ * or is close-on-exec. An fd that survived exec cannot be close-on-exec, while the runtime opens
+ * its own files (e.g. Deno's caches) close-on-exec, possibly at the very number the caller named
+ * but did not open. */
+int shim_fd_inherited(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) return -errno;
+  return flags & FD_CLOEXEC ? -EBADF : 0;
+}
 
 /* The text of an errno value, NUL-terminated into buf. */
 int shim_strerror(int err, char *buf, int len) {

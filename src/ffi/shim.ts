@@ -52,8 +52,8 @@ const SYMBOLS = {
   shim_set_nonblocking: { parameters: ["i32", "i32"], result: "i32" },
   // int shim_access(const char *path)
   shim_access: { parameters: ["buffer"], result: "i32" },
-  // int shim_fd_valid(int fd)
-  shim_fd_valid: { parameters: ["i32"], result: "i32" },
+  // int shim_fd_inherited(int fd)
+  shim_fd_inherited: { parameters: ["i32"], result: "i32" },
   // int shim_strerror(int err, char *buf, int len)
   shim_strerror: { parameters: ["i32", "buffer", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

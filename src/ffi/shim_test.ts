@@ -16,7 +16,7 @@ Deno.test("dlopenFromBytes() loads the shim through a memfd, as a compiled binar
 Deno.test("shim wrappers return -errno instead of setting errno", async () => {
   const shim = await loadShim();
   assert.equal(shim.shim_close(987654), -9);
-  assert.equal(shim.shim_fd_valid(987654), -9);
+  assert.equal(shim.shim_fd_inherited(987654), -9);
   assert.equal(shim.shim_read(987654, new Uint8Array(4), 4), -9);
   assert.equal(errnoText(shim, 1), "Operation not permitted");
 });
@@ -29,5 +29,16 @@ Deno.test("shim_tap_name() rejects an fd that is not a tap", async () => {
     assert.ok(shim.shim_tap_name(fd, new Uint8Array(16)) < 0);
   } finally {
     shim.shim_close(fd);
+  }
+});
+
+Deno.test("shim_fd_inherited() tells inherited fds from the runtime's close-on-exec ones", async () => {
+  const shim = await loadShim();
+  assert.equal(shim.shim_fd_inherited(2), 0);
+  const own = shim.shim_eventfd(); // close-on-exec, as every fd the runtime opens
+  try {
+    assert.equal(shim.shim_fd_inherited(own), -9);
+  } finally {
+    shim.shim_close(own);
   }
 });
