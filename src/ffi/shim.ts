@@ -56,6 +56,52 @@ const SYMBOLS = {
   shim_fd_inherited: { parameters: ["i32"], result: "i32" },
   // int shim_strerror(int err, char *buf, int len)
   shim_strerror: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // --- native/socket.c: addresses are struct sockaddr bytes (see sockaddr.ts) ---
+  // int shim_socket(int domain, int type, int protocol)
+  shim_socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int shim_connect(int fd, const void *sa, int salen)
+  shim_connect: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int shim_bind(int fd, const void *sa, int salen)
+  shim_bind: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int shim_listen(int fd, int backlog)
+  shim_listen: { parameters: ["i32", "i32"], result: "i32" },
+  // int shim_accept(int fd, void *sa, int32_t *salen)
+  shim_accept: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int shim_send(int fd, const void *buf, int len, int flags)
+  shim_send: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // int shim_recv(int fd, void *buf, int len, int flags)
+  shim_recv: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // int shim_sendto(int fd, const void *buf, int len, int flags, const void *sa, int salen)
+  shim_sendto: { parameters: ["i32", "buffer", "i32", "i32", "buffer", "i32"], result: "i32" },
+  // int shim_recvfrom(int fd, void *buf, int len, int flags, void *sa, int32_t *salen)
+  shim_recvfrom: { parameters: ["i32", "buffer", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  // int shim_shutdown(int fd, int how)
+  shim_shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  // int shim_setsockopt_int(int fd, int level, int name, int value)
+  shim_setsockopt_int: { parameters: ["i32", "i32", "i32", "i32"], result: "i32" },
+  // int shim_getsockopt_int(int fd, int level, int name)
+  shim_getsockopt_int: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int shim_getsockopt(int fd, int level, int name, void *buf, int len)
+  shim_getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "i32"], result: "i32" },
+  // int shim_getsockname(int fd, void *sa, int32_t *salen)
+  shim_getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int shim_epoll_create(void)
+  shim_epoll_create: { parameters: [], result: "i32" },
+  // int shim_epoll_ctl(int ep, int op, int fd, uint32_t events, uint32_t token)
+  shim_epoll_ctl: { parameters: ["i32", "i32", "i32", "u32", "u32"], result: "i32" },
+  // int shim_epoll_wait(int ep, uint32_t *out, int max, int timeout_ms)
+  shim_epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // the same, on a thread of Deno's blocking pool, for the main thread's event loop
+  shim_epoll_wait_async: {
+    name: "shim_epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int shim_eventfd_signal(int fd)
+  shim_eventfd_signal: { parameters: ["i32"], result: "i32" },
+  // int shim_eventfd_drain(int fd)
+  shim_eventfd_drain: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */

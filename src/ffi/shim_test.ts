@@ -42,3 +42,40 @@ Deno.test("shim_fd_inherited() tells inherited fds from the runtime's close-on-e
     shim.shim_close(own);
   }
 });
+
+Deno.test("socket wrappers move a datagram over loopback with sockaddr bytes", async () => {
+  const {
+    AF_INET,
+    SOCK_CLOEXEC,
+    SOCK_DGRAM,
+    SOCK_NONBLOCK,
+    SOCKADDR_IN6_SIZE,
+    decodeSockaddrIn,
+    encodeSockaddrIn,
+  } = await import("./sockaddr.ts");
+  const shim = await loadShim();
+  const receiver = shim.shim_socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const sender = shim.shim_socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  try {
+    const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
+    assert.equal(shim.shim_bind(receiver, sa, encodeSockaddrIn(sa, 0x7f000001, 0)), 0);
+    const length = new Int32Array([sa.length]);
+    assert.equal(shim.shim_getsockname(receiver, sa, new Uint8Array(length.buffer)), 0);
+    const bound = decodeSockaddrIn(sa);
+    assert.ok(bound && bound.port > 0);
+    assert.equal(shim.shim_sendto(sender, new Uint8Array([1, 2, 3]), 3, 0, sa, length[0]), 3);
+    const from = new Uint8Array(SOCKADDR_IN6_SIZE);
+    const fromLength = new Int32Array([from.length]);
+    const data = new Uint8Array(16);
+    assert.equal(
+      shim.shim_recvfrom(receiver, data, 16, 0, from, new Uint8Array(fromLength.buffer)),
+      3,
+    );
+    assert.deepEqual([...data.subarray(0, 3)], [1, 2, 3]);
+    assert.equal(decodeSockaddrIn(from)?.address, 0x7f000001);
+    assert.equal(shim.shim_recv(receiver, data, 16, 0), -11); // EAGAIN: nothing more
+  } finally {
+    shim.shim_close(receiver);
+    shim.shim_close(sender);
+  }
+});

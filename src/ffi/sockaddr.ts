@@ -1,0 +1,55 @@
+/**
+ * struct sockaddr_in / sockaddr_in6 bytes for the shim's socket functions, and the Linux
+ * constants that go with them (x86_64 and aarch64 share these values).
+ */
+import { readIpv4, writeIpv4 } from "../wire/address.ts";
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_ERROR = 4;
+export const SO_KEEPALIVE = 9;
+export const TCP_NODELAY = 1;
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+export const MSG_PEEK = 2;
+export const MSG_DONTWAIT = 0x40;
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLLRDHUP = 0x2000;
+export const EPOLLET = 0x80000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+
+/** Size of a struct sockaddr_in. */
+export const SOCKADDR_IN_SIZE = 16;
+/** Size of a struct sockaddr_in6, also enough for any address the shim returns. */
+export const SOCKADDR_IN6_SIZE = 28;
+
+/** Writes a struct sockaddr_in for `address:port` into `out` (16 bytes); returns its length. */
+export function encodeSockaddrIn(out: Uint8Array, address: number, port: number): number {
+  out.fill(0, 0, SOCKADDR_IN_SIZE);
+  out[0] = AF_INET; // sa_family, little-endian u16
+  out[2] = port >>> 8; // sin_port, network order
+  out[3] = port & 0xff;
+  writeIpv4(out, 4, address);
+  return SOCKADDR_IN_SIZE;
+}
+
+/** Reads the address and port of a struct sockaddr_in; null if it is not AF_INET. */
+export function decodeSockaddrIn(bytes: Uint8Array): { address: number; port: number } | null {
+  if (bytes[0] !== AF_INET || bytes[1] !== 0) return null;
+  return { address: readIpv4(bytes, 4), port: (bytes[2] << 8) | bytes[3] };
+}
