@@ -1,7 +1,8 @@
 /**
  * The entry point for frames from the guest: Ethernet → ARP, or IPv4 → ICMP echo to the emulated
- * hosts and DHCP; everything else is dropped and counted, one counter per reason (NAT of TCP, UDP
- * and ICMP to other hosts comes later and will plug in where `nat.not_implemented` is counted).
+ * hosts and DHCP; TCP, UDP and ICMP to other hosts and DNS queries go to the `Ipv4Forwarders`;
+ * everything else is dropped and counted, one counter per reason (`nat.not_implemented` where no
+ * forwarder is set).
  *
  * Checks, in order: frame length (runt, above MTU + 14), destination and source MAC, EtherType;
  * for IPv4: lengths, header checksum, options, fragments, source and destination address.
@@ -24,11 +25,15 @@ import { UdpDatagram } from "../wire/udp.ts";
 import { ArpResponder } from "./arp.ts";
 import { C, type Counters } from "./counters.ts";
 import { DhcpServer } from "./dhcp_server.ts";
+import type { Ipv4Forwarders } from "./forwarders.ts";
 import type { GuestLink } from "./guest_link.ts";
 import { GuestTx } from "./guest_tx.ts";
 import { IcmpEchoResponder } from "./icmp_echo.ts";
 import { GuestNeighbors } from "./neighbors.ts";
 import { isSlirpMac } from "./slirp_mac.ts";
+
+/** The DNS server port (RFC 1035 §4.2). */
+const DNS_PORT = 53;
 
 /**
  * Parses each frame from the guest with reusable views (nothing allocated per frame) and hands
@@ -63,15 +68,24 @@ export class Dispatcher {
   readonly #ip = new Ipv4Packet();
   readonly #icmp = new IcmpMessage();
   readonly #udp = new UdpDatagram();
+  readonly #forward: Ipv4Forwarders;
 
   /**
    * @param addresses the network's addresses (`deriveAddresses`)
    * @param mtu the link MTU (68..65521): frames above MTU + 14 are dropped, replies never exceed it
    * @param link where frames for the guest go
    * @param counters the counter table to bump
+   * @param forward where TCP, UDP, ICMP to other hosts and DNS queries go
    */
-  constructor(addresses: Addresses, mtu: number, link: GuestLink, counters: Counters) {
+  constructor(
+    addresses: Addresses,
+    mtu: number,
+    link: GuestLink,
+    counters: Counters,
+    forward: Ipv4Forwarders = {},
+  ) {
     this.#addresses = addresses;
+    this.#forward = forward;
     this.counters = counters;
     this.#maxFrameLength = mtu + ETHERNET_HEADER_LEN;
     this.neighbors = new GuestNeighbors(addresses);
@@ -200,35 +214,44 @@ export class Dispatcher {
       return;
     }
 
-    const toEmulatedHost = dst === a.gateway || dst === a.dns;
+    const forward = this.#forward;
     switch (protocol) {
       case IpProtocol.ICMP:
-        if (toEmulatedHost) {
+        if (dst === a.gateway || dst === a.dns) {
           this.#echo.handle(eth, ip, this.#icmp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength));
         } else {
-          counters.bump(C["nat.not_implemented"]);
+          this.#hand(forward.icmp, eth.bytes, now);
         }
         return;
       case IpProtocol.UDP: {
-        if (dst === a.gateway) {
-          const udp = this.#udpOf(ip);
-          if (udp === null) return;
-          // RENEWING clients unicast to the server (RFC 2131 §4.4.5).
-          if (udp.dstPort === DHCP_SERVER_PORT) {
-            this.dhcp.handle(udp, now);
-            return;
-          }
+        const udp = this.#udpOf(ip);
+        if (udp === null) return;
+        // RENEWING clients unicast to the server (RFC 2131 §4.4.5).
+        if (dst === a.gateway && udp.dstPort === DHCP_SERVER_PORT) {
+          this.dhcp.handle(udp, now);
+        } else if (dst === a.dns && udp.dstPort === DNS_PORT && forward.dns) {
+          forward.dns(eth.bytes, now);
+        } else {
+          this.#hand(forward.udp, eth.bytes, now);
         }
-        counters.bump(C["nat.not_implemented"]);
         return;
       }
       case IpProtocol.TCP:
-        counters.bump(C["nat.not_implemented"]);
+        this.#hand(forward.tcp, eth.bytes, now);
         return;
       default:
         counters.bump(C["ipv4.unknown_protocol"]);
         return;
     }
+  }
+
+  #hand(
+    handler: ((frame: Uint8Array, now: number) => void) | undefined,
+    frame: Uint8Array,
+    now: number,
+  ): void {
+    if (handler) handler(frame, now);
+    else this.counters.bump(C["nat.not_implemented"]);
   }
 
   /** The UDP view of a checked IPv4 datagram, or null (counted) if malformed. */
