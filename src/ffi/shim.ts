@@ -102,6 +102,11 @@ const SYMBOLS = {
   shim_eventfd_signal: { parameters: ["i32"], result: "i32" },
   // int shim_eventfd_drain(int fd)
   shim_eventfd_drain: { parameters: ["i32"], result: "i32" },
+  // --- native/file.c ---
+  // int shim_stat(const char *path, uint64_t out[4])
+  shim_stat: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int shim_read_file(const char *path, void *buf, int len)
+  shim_read_file: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */
