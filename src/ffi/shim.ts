@@ -107,6 +107,16 @@ const SYMBOLS = {
   shim_stat: { parameters: ["buffer", "buffer"], result: "i32" },
   // int shim_read_file(const char *path, void *buf, int len)
   shim_read_file: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
+  // --- native/ifaddr.c ---
+  // int shim_interface_ipv4(const char *name, uint8_t out[4])
+  shim_interface_ipv4: { parameters: ["buffer", "buffer"], result: "i32" },
+  // --- native/tcp_host.c ---
+  // int shim_tcp_connect(uint32_t addr, int port, uint32_t bind_addr)
+  shim_tcp_connect: { parameters: ["u32", "i32", "u32"], result: "i32" },
+  // int shim_close_reset(int fd)
+  shim_close_reset: { parameters: ["i32"], result: "i32" },
+  // int shim_raise_nofile(void)
+  shim_raise_nofile: { parameters: [], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */

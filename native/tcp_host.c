@@ -1,0 +1,66 @@
+/*
+ * Host-side TCP socket helpers for the TCP relay (src/ffi/host_tcp.ts), beyond the plain wrappers
+ * in socket.c: one call per connect attempt, an abortive close (RST), and the fd limit. Every
+ * function returns a value >= 0 on success and -errno on failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * A non-blocking, close-on-exec TCP socket with TCP_NODELAY, bound to `bind_addr` (host byte
+ * order; 0 = any) when given, connecting to `addr:port` (host byte order). Returns the fd once the
+ * connect is under way (EINPROGRESS) or done; -errno when it failed at once (the socket is closed).
+ */
+int shim_tcp_connect(uint32_t addr, int port, uint32_t bind_addr) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  struct sockaddr_in sa;
+  if (bind_addr != 0) {
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(bind_addr);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+      int err = errno;
+      close(fd);
+      return -err;
+    }
+  }
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(addr);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+/* Closes with SO_LINGER {1, 0}: the kernel sends RST instead of FIN and keeps no TIME_WAIT. */
+int shim_close_reset(int fd) {
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  return close(fd) < 0 ? -errno : 0;
+}
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force (capped at
+ * INT32_MAX). */
+int shim_raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return -errno;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0) return -errno;
+  }
+  return rl.rlim_cur > INT32_MAX ? INT32_MAX : (int)rl.rlim_cur;
+}
