@@ -6,6 +6,8 @@
  *
  * Checks, in order: frame length (runt, above MTU + 14), destination and source MAC, EtherType;
  * for IPv4: lengths, header checksum, options, fragments, source and destination address.
+ * Fragments are reassembled (`Ipv4Reassembler`, with strict limits) and the whole datagram, which
+ * may exceed the MTU, continues from the address checks on.
  */
 
 import type { Addresses } from "../config.ts";
@@ -29,6 +31,7 @@ import type { Ipv4Forwarders } from "./forwarders.ts";
 import type { GuestLink } from "./guest_link.ts";
 import { GuestTx } from "./guest_tx.ts";
 import { IcmpEchoResponder } from "./icmp_echo.ts";
+import { Ipv4Reassembler } from "./ipv4_reassembly.ts";
 import { GuestNeighbors } from "./neighbors.ts";
 import { isSlirpMac } from "./slirp_mac.ts";
 
@@ -68,7 +71,10 @@ export class Dispatcher {
   readonly #ip = new Ipv4Packet();
   readonly #icmp = new IcmpMessage();
   readonly #udp = new UdpDatagram();
+  readonly #wholeEth = new EthernetFrame();
   readonly #forward: Ipv4Forwarders;
+  /** Fragments waiting for the rest of their datagram. */
+  readonly reassembler: Ipv4Reassembler;
 
   /**
    * @param addresses the network's addresses (`deriveAddresses`)
@@ -93,6 +99,7 @@ export class Dispatcher {
     this.#arp = new ArpResponder(addresses, this.neighbors, this.tx, counters);
     this.#echo = new IcmpEchoResponder(this.tx, counters);
     this.dhcp = new DhcpServer(addresses, this.tx, this.neighbors, counters);
+    this.reassembler = new Ipv4Reassembler(counters);
   }
 
   /**
@@ -171,10 +178,20 @@ export class Dispatcher {
       return;
     }
     if (ip.isFragment) {
-      // Reassembly (RFC 791 §3.2, RFC 815) is a later issue; libslirp's was a CVE source.
-      counters.bump(C["ipv4.fragment_unsupported"]);
+      const whole = this.reassembler.add(eth, ip, now);
+      if (whole === null) return;
+      // The reassembled header was checked as the first fragment's; its length now covers all.
+      const wholeEth = this.#wholeEth.wrap(whole);
+      this.#ip.wrap(whole, wholeEth.payloadOffset, wholeEth.payloadLength);
+      this.#route(wholeEth, this.#ip, now);
       return;
     }
+    this.#route(eth, ip, now);
+  }
+
+  /** Address checks and the hand-off by protocol, for a checked, whole datagram. */
+  #route(eth: EthernetFrame, ip: Ipv4Packet, now: number): void {
+    const counters = this.counters;
     const a = this.#addresses;
     const src = ip.src;
     const dst = ip.dst;

@@ -21,6 +21,7 @@ import {
   ipv4Frame,
   udpFrame,
 } from "./testdata/guest_frames.ts";
+import { fragment, joinFragments } from "./testdata/fragments.ts";
 
 function setup(mtu = 1500) {
   const link = new MemoryLink();
@@ -135,11 +136,47 @@ Deno.test("Dispatcher: malformed IP options are dropped", () => {
   assertDropped(fixIpChecksum(frame), "ipv4.bad_options");
 });
 
-Deno.test("Dispatcher: fragments are dropped until reassembly exists", () => {
+Deno.test("Dispatcher: a lone fragment waits for the rest and sends nothing", () => {
   const first = mutate(ICMP_ECHO_REQUEST_TO_GATEWAY, 20, 0x20); // MF
-  assertDropped(fixIpChecksum(first), "ipv4.fragment_unsupported");
+  assertDropped(fixIpChecksum(first), "ipv4.fragment");
   const last = mutate(mutate(ICMP_ECHO_REQUEST_TO_GATEWAY, 20, 0x00), 21, 0xb9); // offset 185
-  assertDropped(fixIpChecksum(last), "ipv4.fragment_unsupported");
+  assertDropped(fixIpChecksum(last), "ipv4.fragment");
+});
+
+Deno.test("Dispatcher: a fragmented ping to the gateway gets a fragmented reply", () => {
+  const { link, counters, dispatcher } = setup(1500);
+  const request = echoRequestFrame(ADDRESSES.gateway, 4000, 0x7777, 3);
+  request[20] = 0; // no DF
+  fixIpChecksum(request);
+  for (const part of fragment(request, 1480).reverse()) dispatcher.handleFrame(part, 0);
+  const frames = link.take();
+  assert.equal(frames.length, 3);
+  for (const f of frames) assert.ok(f.length <= 1514);
+  const reply = joinFragments(frames);
+  assert.equal(reply.length, request.length);
+  assert.equal(reply[34], 0); // echo reply
+  assert.equal(internetChecksum(reply, 34, reply.length - 34), 0);
+  assert.deepEqual(reply.subarray(38), request.subarray(38));
+  assert.equal(counters.get("ipv4.reassembled"), 1);
+  assert.equal(counters.get("tx.fragmented"), 1);
+  assert.equal(counters.get("tx.fragment"), 3);
+});
+
+Deno.test("Dispatcher: a reassembled UDP datagram reaches the forwarder whole", () => {
+  const link = new MemoryLink();
+  const counters = new Counters();
+  const seen: Uint8Array[] = [];
+  const dispatcher = new Dispatcher(ADDRESSES, 1500, link, counters, {
+    udp: (frame) => seen.push(frame.slice()),
+  });
+  const data = new Uint8Array(3000).map((_, i) => i & 0xff);
+  const whole = udpFrame(GUEST_IP, 5000, 0xc6336402, 7, data);
+  whole[20] = 0;
+  fixIpChecksum(whole);
+  for (const part of fragment(whole, 1480)) dispatcher.handleFrame(part, 0);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(seen[0].subarray(34), whole.subarray(34));
+  assert.equal(counters.get("udp.bad_checksum"), 0);
 });
 
 Deno.test("Dispatcher: impossible sources and destinations are dropped", () => {

@@ -2,6 +2,11 @@
  * Building frames for the guest in one preallocated scratch buffer, and handing them to the
  * `GuestLink`: Ethernet padding to 60 bytes (libslirp 4.8 "eth: pad ethernet frames to 60
  * bytes"), the MTU limit, and the IPv4 header of replies from the emulated hosts.
+ *
+ * IPv4 datagrams larger than the MTU (a 4000-byte ping reply, a large UDP datagram or DNS answer
+ * at MTU 1500) are fragmented (RFC 791 §3.2; libslirp's `ip_output` does the same), never
+ * dropped: the scratch buffer holds a whole 64 KiB datagram and is cut into MTU-sized fragments
+ * of a multiple of 8 bytes, sent in order. Read RFC 791 §3.2 "Fragmentation" before editing.
  */
 
 import type { Addresses } from "../config.ts";
@@ -11,13 +16,17 @@ import {
   ETHERNET_MIN_FRAME_LEN,
   EtherType,
 } from "../wire/ethernet.ts";
-import { emitIpv4Header, IPV4_HEADER_LEN } from "../wire/ipv4.ts";
+import { emitIpv4Header, IPV4, IPV4_HEADER_LEN, Ipv4Flag } from "../wire/ipv4.ts";
+import { internetChecksum } from "../wire/checksum.ts";
+import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
 import type { GuestLink } from "./guest_link.ts";
 import { slirpMac } from "./slirp_mac.ts";
 
 /** Where the IPv4 payload of a frame built by `GuestTx.sendIpv4` starts in the scratch buffer. */
 export const IPV4_PAYLOAD_OFFSET = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+/** Largest IPv4 payload behind a 20-byte header: 65535 − 20. */
+export const IPV4_MAX_PAYLOAD = 65535 - IPV4_HEADER_LEN;
 
 /**
  * The transmit side towards the guest. Responders write their reply into `frame` (for IPv4, the
@@ -37,12 +46,19 @@ export const IPV4_PAYLOAD_OFFSET = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
  * ```
  */
 export class GuestTx {
-  /** The scratch buffer: one frame of up to MTU + 14 bytes (never less than 60). */
+  /**
+   * The scratch buffer: one frame of up to MTU + 14 bytes for `send`, or one IPv4 datagram of up
+   * to 65535 bytes behind its Ethernet header for `sendIpv4`.
+   */
   readonly frame: Uint8Array;
   /** Largest frame the guest accepts: MTU + 14. */
   readonly maxFrameLength: number;
-  /** Largest IPv4 payload with a 20-byte header: MTU − 20. */
+  /** Largest IPv4 payload with a 20-byte header that needs no fragmentation: MTU − 20. */
   readonly maxIpv4Payload: number;
+  /** Payload bytes per fragment: MTU − 20, rounded down to a multiple of 8. */
+  readonly #fragmentPayload: number;
+  /** Where fragments are built. */
+  readonly #fragment: Uint8Array;
   readonly #link: GuestLink;
   readonly #dns: number;
   readonly #gatewayMac: Uint8Array;
@@ -58,7 +74,9 @@ export class GuestTx {
     this.#counters = counters;
     this.maxFrameLength = mtu + ETHERNET_HEADER_LEN;
     this.maxIpv4Payload = mtu - IPV4_HEADER_LEN;
-    this.frame = new Uint8Array(Math.max(this.maxFrameLength, ETHERNET_MIN_FRAME_LEN));
+    this.#fragmentPayload = this.maxIpv4Payload & ~7;
+    this.frame = new Uint8Array(IPV4_PAYLOAD_OFFSET + IPV4_MAX_PAYLOAD);
+    this.#fragment = new Uint8Array(Math.max(this.maxFrameLength, ETHERNET_MIN_FRAME_LEN));
   }
 
   /**
@@ -70,20 +88,26 @@ export class GuestTx {
       this.#counters.bump(C["tx.exceeds_mtu"]);
       return false;
     }
+    this.#transmit(this.frame, length);
+    return true;
+  }
+
+  #transmit(frame: Uint8Array, length: number): void {
     if (length < ETHERNET_MIN_FRAME_LEN) {
-      this.frame.fill(0, length, ETHERNET_MIN_FRAME_LEN);
+      frame.fill(0, length, ETHERNET_MIN_FRAME_LEN);
       length = ETHERNET_MIN_FRAME_LEN;
     }
-    this.#link.sendFrame(this.frame.subarray(0, length));
+    this.#link.sendFrame(frame.subarray(0, length));
     this.#counters.bump(C["tx.frame"]);
-    return true;
   }
 
   /**
    * Completes and sends an IPv4 datagram whose `payloadLength`-byte payload is already at
    * `IPV4_PAYLOAD_OFFSET`: a 20-byte header from `src` to `dst`, and an Ethernet header to the
-   * MAC at `dstMac[dstMacOffset..]` (which must not be the scratch buffer). The source MAC is the emulated MAC of the DNS address for
-   * replies from it, and the gateway's for everything else (the gateway routes all other traffic).
+   * MAC at `dstMac[dstMacOffset..]` (which must not be the scratch buffer). The source MAC is the
+   * emulated MAC of the DNS address for replies from it, and the gateway's for everything else
+   * (the gateway routes all other traffic). A payload above `maxIpv4Payload` (up to
+   * {@link IPV4_MAX_PAYLOAD}) goes out in fragments (`tx.fragmented`, one `tx.fragment` each).
    */
   sendIpv4(
     dstMac: Uint8Array,
@@ -95,7 +119,7 @@ export class GuestTx {
     tos: number,
     payloadLength: number,
   ): boolean {
-    if (payloadLength > this.maxIpv4Payload) {
+    if (payloadLength > IPV4_MAX_PAYLOAD || payloadLength < 0) {
       this.#counters.bump(C["tx.exceeds_mtu"]);
       return false;
     }
@@ -115,6 +139,36 @@ export class GuestTx {
       dst,
       tos,
     );
-    return this.send(IPV4_PAYLOAD_OFFSET + payloadLength);
+    if (payloadLength <= this.maxIpv4Payload) return this.send(IPV4_PAYLOAD_OFFSET + payloadLength);
+    this.#sendFragments(payloadLength);
+    return true;
+  }
+
+  /** Cuts the datagram in the scratch buffer (20-byte header, no DF) into fragments. */
+  #sendFragments(payloadLength: number): void {
+    const whole = this.frame;
+    const out = this.#fragment;
+    const step = this.#fragmentPayload;
+    const ip = ETHERNET_HEADER_LEN;
+    this.#counters.bump(C["tx.fragmented"]);
+    for (let offset = 0; offset < payloadLength; offset += step) {
+      const length = Math.min(step, payloadLength - offset);
+      const more = offset + length < payloadLength;
+      out.set(whole.subarray(0, IPV4_PAYLOAD_OFFSET), 0);
+      out.set(
+        whole.subarray(IPV4_PAYLOAD_OFFSET + offset, IPV4_PAYLOAD_OFFSET + offset + length),
+        IPV4_PAYLOAD_OFFSET,
+      );
+      writeU16(out, ip + IPV4.TOTAL_LENGTH, IPV4_HEADER_LEN + length);
+      writeU16(
+        out,
+        ip + IPV4.FLAGS_FRAGMENT,
+        (more ? Ipv4Flag.MORE_FRAGMENTS : 0) | (offset >>> 3),
+      );
+      writeU16(out, ip + IPV4.CHECKSUM, 0);
+      writeU16(out, ip + IPV4.CHECKSUM, internetChecksum(out, ip, IPV4_HEADER_LEN));
+      this.#counters.bump(C["tx.fragment"]);
+      this.#transmit(out, IPV4_PAYLOAD_OFFSET + length);
+    }
   }
 }

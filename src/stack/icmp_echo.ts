@@ -10,7 +10,7 @@ import { ICMP, type IcmpMessage, IcmpType } from "../wire/icmp.ts";
 import { IpProtocol, type Ipv4Packet } from "../wire/ipv4.ts";
 import { copyBytes, writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
-import { type GuestTx, IPV4_PAYLOAD_OFFSET } from "./guest_tx.ts";
+import { type GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET } from "./guest_tx.ts";
 
 /** TTL of echo replies from the emulated hosts (libslirp: 255). */
 export const ECHO_REPLY_TTL = 255;
@@ -71,7 +71,8 @@ export class IcmpEchoResponder {
     }
     counters.bump(C["icmp.echo_request"]);
     const length = icmp.length;
-    if (length > this.#tx.maxIpv4Payload) {
+    // A reassembled request above the MTU gets a fragmented reply (GuestTx.sendIpv4).
+    if (length > IPV4_MAX_PAYLOAD) {
       counters.bump(C["tx.exceeds_mtu"]);
       return;
     }
