@@ -1,0 +1,493 @@
+/**
+ * Test support for the TCP relay: a guest that sends template segments (`send`), checks what the
+ * relay sends back (`expect`, `expectNothing`), fake host sockets with controllable connect
+ * results, buffers and errors, and a fake clock (`advance`). Nothing here touches the kernel.
+ */
+
+import assert from "node:assert/strict";
+import { deriveAddresses } from "../../config.ts";
+import { emitEthernetHeader, ETHERNET_HEADER_LEN, EtherType } from "../../wire/ethernet.ts";
+import { IcmpMessage } from "../../wire/icmp.ts";
+import { emitIpv4Header, IpProtocol, Ipv4Packet } from "../../wire/ipv4.ts";
+import {
+  emitTcpHeader,
+  emitTcpMssOption,
+  emitTcpWindowScaleOption,
+  parseTcpOptions,
+  TCP_HEADER_LEN,
+  TcpFlag,
+  TcpOptions,
+  TcpSegment,
+} from "../../wire/tcp.ts";
+import { type CounterName, Counters } from "../counters.ts";
+import { MemoryLink } from "../memory_link.ts";
+import { slirpMac } from "../slirp_mac.ts";
+import { Errno, HostEvent, type HostSockets } from "./host_sockets.ts";
+import { TcpRelay, type TcpTunables } from "./relay.ts";
+import { tcpRoutes } from "./routes.ts";
+import { seqAdd } from "./seq.ts";
+
+export const ADDRESSES = deriveAddresses(0x0a000200, 24);
+export const GUEST_ADDR = 0x0a000264; // 10.0.2.100
+export const GUEST_PORT = 49152;
+export const GUEST_MAC = new Uint8Array([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
+/** A test host (RFC 5737 TEST-NET-2): routed as itself. */
+export const PEER_ADDR = 0xc6336402; // 198.51.100.2
+export const PEER_PORT = 80;
+export const GUEST_ISN = 1000;
+export const MTU = 1500;
+export const MSS = MTU - 40;
+
+export const { FIN, SYN, RST, PSH, ACK } = TcpFlag;
+
+/** A segment from the guest; omitted fields come from the template. */
+export interface GuestSegment {
+  src: number;
+  dst: number;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  mss: number | null;
+  wscale: number | null;
+  payload: Uint8Array;
+  /** Raw option bytes (a multiple of 4) instead of mss/wscale. */
+  options: Uint8Array | null;
+  /** Changes the frame after it was built (bad checksums, bad offsets). */
+  corrupt: ((frame: Uint8Array, tcpOffset: number) => void) | null;
+}
+
+/** A TCP segment the relay sent. */
+export interface SentSegment {
+  src: number;
+  dst: number;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  mss: number;
+  wscale: number;
+  payload: Uint8Array;
+}
+
+/** An ICMP message the relay sent. */
+export interface SentIcmp {
+  src: number;
+  dst: number;
+  type: number;
+  code: number;
+  /** The quoted datagram (IP header + 8 bytes). */
+  quote: Uint8Array;
+}
+
+/** One fake host socket. */
+export class FakeSocket {
+  readonly handle: number;
+  readonly address: number;
+  readonly port: number;
+  readonly token: number;
+  /** 0 once connected; an errno to fail the connect with. */
+  connectError = 0;
+  connected = false;
+  /** Bytes the guest sent that reached the host. */
+  received: number[] = [];
+  /** How many more bytes the host side accepts before send() says EAGAIN. */
+  sendRoom = Infinity;
+  /** Bytes the host has for the guest. */
+  pending: number[] = [];
+  /** The host sent its FIN (recv returns 0 once `pending` is empty). */
+  eof = false;
+  /** An error send/recv report (e.g. ECONNRESET). */
+  error = 0;
+  shutWrite = false;
+  closed: "no" | "close" | "reset" = "no";
+  watchRead = false;
+  watchWrite = false;
+
+  constructor(handle: number, address: number, port: number, token: number) {
+    this.handle = handle;
+    this.address = address;
+    this.port = port;
+    this.token = token;
+  }
+
+  /** Queues bytes the host has for the guest. */
+  queue(bytes: Uint8Array): void {
+    for (const b of bytes) this.pending.push(b);
+  }
+
+  /** What the guest sent, as text. */
+  get receivedText(): string {
+    return new TextDecoder().decode(Uint8Array.from(this.received));
+  }
+}
+
+/** In-memory `HostSockets`. */
+export class FakeSockets implements HostSockets {
+  readonly all: FakeSocket[] = [];
+  /** Connects to these addresses fail at once with the errno. */
+  readonly failAtOnce = new Map<number, number>();
+  #nextHandle = 100;
+
+  /** The most recent socket. */
+  get last(): FakeSocket {
+    const socket = this.all.at(-1);
+    assert.ok(socket, "no host socket was opened");
+    return socket;
+  }
+
+  /** Sockets not closed yet. */
+  get open(): FakeSocket[] {
+    return this.all.filter((s) => s.closed === "no");
+  }
+
+  #get(handle: number): FakeSocket {
+    const socket = this.all.find((s) => s.handle === handle);
+    assert.ok(socket, `no socket ${handle}`);
+    assert.equal(socket.closed, "no", `socket ${handle} used after close`);
+    return socket;
+  }
+
+  connect(address: number, port: number, token: number): number {
+    const fail = this.failAtOnce.get(address);
+    if (fail !== undefined) return -fail;
+    const socket = new FakeSocket(this.#nextHandle++, address, port, token);
+    this.all.push(socket);
+    return socket.handle;
+  }
+
+  connectResult(handle: number): number {
+    const socket = this.#get(handle);
+    return socket.connectError !== 0 ? socket.connectError : socket.error;
+  }
+
+  send(handle: number, bytes: Uint8Array, offset: number, length: number): number {
+    const socket = this.#get(handle);
+    assert.ok(!socket.shutWrite, "send after shutdown(SHUT_WR)");
+    if (socket.error) return -socket.error;
+    const n = Math.min(length, socket.sendRoom);
+    if (n <= 0) return -Errno.EAGAIN;
+    for (let i = 0; i < n; i++) socket.received.push(bytes[offset + i]);
+    socket.sendRoom -= n;
+    return n;
+  }
+
+  recv(handle: number, bytes: Uint8Array, offset: number, length: number): number {
+    const socket = this.#get(handle);
+    if (socket.pending.length > 0) {
+      const chunk = socket.pending.splice(0, length);
+      bytes.set(chunk, offset);
+      return chunk.length;
+    }
+    if (socket.error) return -socket.error;
+    return socket.eof ? 0 : -Errno.EAGAIN;
+  }
+
+  shutdownWrite(handle: number): void {
+    this.#get(handle).shutWrite = true;
+  }
+
+  close(handle: number): void {
+    this.#get(handle).closed = "close";
+  }
+
+  reset(handle: number): void {
+    this.#get(handle).closed = "reset";
+  }
+
+  watch(handle: number, _token: number, readable: boolean, writable: boolean): void {
+    const socket = this.#get(handle);
+    socket.watchRead = readable;
+    socket.watchWrite = writable;
+  }
+}
+
+/** The relay with a guest on one side, fake sockets on the other, and a fake clock. */
+export class Harness {
+  now = 1_000_000;
+  readonly link = new MemoryLink();
+  readonly sockets = new FakeSockets();
+  readonly counters = new Counters();
+  readonly warnings: string[] = [];
+  readonly relay: TcpRelay;
+  /** The template for `send`. */
+  template: GuestSegment = {
+    src: GUEST_ADDR,
+    dst: PEER_ADDR,
+    srcPort: GUEST_PORT,
+    dstPort: PEER_PORT,
+    seq: GUEST_ISN,
+    ack: 0,
+    flags: ACK,
+    window: 65535,
+    mss: null,
+    wscale: null,
+    payload: new Uint8Array(0),
+    options: null,
+    corrupt: null,
+  };
+  /** Our ISS, from the SYN-ACK (see `establish`). */
+  iss = 0;
+  /** Nameservers for routes to 10.0.2.3:53. */
+  nameservers: number[] = [0x7f000035];
+  disableHostLoopback = false;
+  readonly #ip = new Ipv4Packet();
+  readonly #tcp = new TcpSegment();
+  readonly #icmp = new IcmpMessage();
+  readonly #options = new TcpOptions();
+
+  constructor(tunables: Partial<TcpTunables> = {}, options: { mtu?: number } = {}) {
+    const route = tcpRoutes({
+      addresses: ADDRESSES,
+      disableHostLoopback: false,
+      disableDns: false,
+      nameservers: () => this.nameservers,
+    });
+    let state = 0x12345678;
+    this.relay = new TcpRelay({
+      addresses: ADDRESSES,
+      mtu: options.mtu ?? MTU,
+      link: this.link,
+      sockets: this.sockets,
+      counters: this.counters,
+      route: (dst, port, now) =>
+        this.disableHostLoopback && dst === ADDRESSES.gateway
+          ? { kind: "unreachable", code: 0 }
+          : route(dst, port, now),
+      now: this.now,
+      random: () => (state = (state * 1103515245 + 12345) >>> 0),
+      warn: (message) => this.warnings.push(message),
+      tunables,
+    });
+  }
+
+  /** Builds the frame of a guest segment. */
+  frame(fields: Partial<GuestSegment> = {}): Uint8Array {
+    const s = { ...this.template, ...fields };
+    let options = s.options;
+    if (options === null) {
+      const bytes = new Uint8Array(8);
+      let n = 0;
+      if (s.mss !== null) n = emitTcpMssOption(bytes, n, s.mss);
+      if (s.wscale !== null) n = emitTcpWindowScaleOption(bytes, n, s.wscale);
+      options = bytes.subarray(0, n);
+    }
+    const tcpLength = TCP_HEADER_LEN + options.length + s.payload.length;
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + 20 + tcpLength);
+    emitEthernetHeader(frame, 0, slirpMac(ADDRESSES.gateway), 0, GUEST_MAC, 0, EtherType.IPV4);
+    emitIpv4Header(frame, 14, 20 + tcpLength, 1, true, 64, IpProtocol.TCP, s.src, s.dst);
+    const at = 34;
+    emitTcpHeader(
+      frame,
+      at,
+      s.srcPort,
+      s.dstPort,
+      s.seq >>> 0,
+      s.ack >>> 0,
+      s.flags,
+      s.window,
+      options.length,
+    );
+    frame.set(options, at + TCP_HEADER_LEN);
+    frame.set(s.payload, at + TCP_HEADER_LEN + options.length);
+    new TcpSegment().wrap(frame, at, tcpLength).fillChecksum(s.src, s.dst);
+    s.corrupt?.(frame, at);
+    return frame;
+  }
+
+  /** The guest sends one segment; the relay handles it and ends the batch. */
+  send(fields: Partial<GuestSegment> = {}): void {
+    this.relay.handleFrame(this.frame(fields), this.now);
+    this.relay.flush(this.now);
+  }
+
+  /** Several segments in one batch (one flush at the end). */
+  sendBatch(...segments: Partial<GuestSegment>[]): void {
+    for (const fields of segments) this.relay.handleFrame(this.frame(fields), this.now);
+    this.relay.flush(this.now);
+  }
+
+  /** The clock moves; due timers fire. */
+  advance(ms: number): void {
+    this.now += ms;
+    this.relay.advanceTimers(this.now);
+    this.relay.flush(this.now);
+  }
+
+  /** Runs the clock forward in steps until `until` or `ms` elapsed. */
+  advanceBy(ms: number, step = 10): void {
+    for (let t = 0; t < ms; t += step) this.advance(Math.min(step, ms - t));
+  }
+
+  /** A readiness event for a fake socket, then the end of the batch. */
+  hostEvent(socket: FakeSocket, events: number): void {
+    this.relay.hostEvent(socket.token, events, this.now);
+    this.relay.flush(this.now);
+  }
+
+  /** The host connect of `socket` completes (0) or fails (errno). */
+  connectDone(socket: FakeSocket, errno = 0): void {
+    socket.connectError = errno;
+    socket.connected = errno === 0;
+    this.hostEvent(socket, errno === 0 ? HostEvent.WRITABLE : HostEvent.ERROR | HostEvent.HANGUP);
+  }
+
+  /**
+   * The host sends bytes (and optionally its FIN); the relay is told the socket is readable, again
+   * and again while it still is and the relay still asks (epoll is level-triggered).
+   */
+  hostSends(socket: FakeSocket, data: Uint8Array | string, eof = false): void {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    socket.queue(bytes);
+    if (eof) socket.eof = true;
+    for (let turn = 0; turn < 1000; turn++) {
+      this.hostEvent(socket, HostEvent.READABLE);
+      const readable = socket.pending.length > 0 || socket.eof;
+      if (socket.closed !== "no" || !socket.watchRead || !readable) break;
+    }
+  }
+
+  /** Every frame sent so far, parsed. */
+  takeAll(): (SentSegment | SentIcmp)[] {
+    return this.link.take().map((frame) => this.#parse(frame));
+  }
+
+  #parse(frame: Uint8Array): SentSegment | SentIcmp {
+    const ip = this.#ip.wrap(frame, 14, frame.length - 14);
+    assert.equal(ip.check(), "ok", "the relay sent a bad IPv4 header");
+    assert.ok(ip.verifyChecksum(), "bad IPv4 checksum");
+    assert.deepEqual(frame.subarray(0, 6), GUEST_MAC, "not addressed to the guest's MAC");
+    if (ip.protocol === IpProtocol.ICMP) {
+      const icmp = this.#icmp.wrap(frame, ip.payloadOffset, ip.payloadLength);
+      assert.ok(icmp.verifyChecksum(), "bad ICMP checksum");
+      return {
+        src: ip.src,
+        dst: ip.dst,
+        type: icmp.type,
+        code: icmp.code,
+        quote: frame.slice(icmp.dataOffset, icmp.offset + icmp.length),
+      };
+    }
+    assert.equal(ip.protocol, IpProtocol.TCP);
+    assert.ok(ip.totalLength <= MTU + 100000, "too long");
+    const tcp = this.#tcp.wrap(frame, ip.payloadOffset, ip.payloadLength);
+    assert.equal(tcp.check(), "ok");
+    assert.ok(tcp.verifyChecksum(ip.src, ip.dst), "bad TCP checksum");
+    assert.ok(parseTcpOptions(tcp, this.#options));
+    return {
+      src: ip.src,
+      dst: ip.dst,
+      srcPort: tcp.srcPort,
+      dstPort: tcp.dstPort,
+      seq: tcp.seq,
+      ack: tcp.ack,
+      flags: tcp.flags,
+      window: tcp.window,
+      mss: this.#options.mss,
+      wscale: this.#options.windowScale,
+      payload: frame.slice(tcp.payloadOffset, tcp.offset + tcp.length),
+    };
+  }
+
+  /** Takes the next TCP segment the relay sent and checks the given fields. */
+  expect(fields: Partial<SentSegment> & { payloadText?: string; payloadLength?: number } = {}) {
+    const frames = this.link.frames;
+    assert.ok(frames.length > 0, `expected a segment ${JSON.stringify(fields)}, got nothing`);
+    const sent = this.#parse(frames.shift()!);
+    assert.ok("seq" in sent, `expected a TCP segment, got ICMP ${JSON.stringify(sent)}`);
+    const { payloadText, payloadLength, ...rest } = fields;
+    for (const [key, value] of Object.entries(rest)) {
+      const actual: unknown = (sent as SentSegment)[key as keyof SentSegment];
+      assert.deepEqual(
+        actual,
+        key === "seq" || key === "ack" ? (value as number) >>> 0 : value,
+        `${key}: got ${key === "flags" ? flagText(actual as number) : actual}, expected ${
+          key === "flags" ? flagText(value as number) : value
+        } in ${describe(sent)}`,
+      );
+    }
+    if (payloadText !== undefined) {
+      assert.equal(new TextDecoder().decode(sent.payload), payloadText, describe(sent));
+    }
+    if (payloadLength !== undefined) {
+      assert.equal(sent.payload.length, payloadLength, describe(sent));
+    }
+    return sent;
+  }
+
+  /** Takes the next frame, which must be ICMP. */
+  expectIcmp(fields: Partial<Omit<SentIcmp, "quote">>): SentIcmp {
+    const frames = this.link.frames;
+    assert.ok(frames.length > 0, "expected ICMP, got nothing");
+    const sent = this.#parse(frames.shift()!);
+    if ("seq" in sent) {
+      throw new assert.AssertionError({ message: `expected ICMP, got ${describe(sent)}` });
+    }
+    for (const [key, value] of Object.entries(fields)) {
+      assert.equal(sent[key as keyof SentIcmp], value, `${key} in ${JSON.stringify(sent)}`);
+    }
+    return sent;
+  }
+
+  /** Nothing more was sent. */
+  expectNothing(): void {
+    const frames = this.takeAll();
+    assert.equal(
+      frames.length,
+      0,
+      `expected nothing, got ${
+        frames.map((f) => "seq" in f ? describe(f) : JSON.stringify(f)).join("; ")
+      }`,
+    );
+  }
+
+  /** A counter's value. */
+  count(name: CounterName): number {
+    return this.counters.get(name);
+  }
+
+  /**
+   * Opens a connection through the handshake: SYN (with the given options), host connect done,
+   * SYN-ACK checked, ACK. Returns the host socket; `iss` is our ISS afterwards.
+   */
+  establish(
+    syn: Partial<GuestSegment> = { mss: MSS, wscale: 7 },
+    ack: Partial<GuestSegment> = {},
+  ): FakeSocket {
+    this.send({ flags: SYN, seq: GUEST_ISN, ...syn });
+    this.expectNothing();
+    const socket = this.sockets.last;
+    this.connectDone(socket);
+    const synAck = this.expect({ flags: SYN | ACK, ack: GUEST_ISN + 1 });
+    this.iss = synAck.seq;
+    this.send({ seq: GUEST_ISN + 1, ack: seqAdd(this.iss, 1), ...ack });
+    this.expectNothing();
+    return socket;
+  }
+}
+
+/** Bytes 0..n-1 modulo 251 (a pattern that shows reordering). */
+export function pattern(n: number, from = 0): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = (from + i) % 251;
+  return bytes;
+}
+
+export function flagText(flags: number): string {
+  const names: [number, string][] = [
+    [SYN, "SYN"],
+    [FIN, "FIN"],
+    [RST, "RST"],
+    [PSH, "PSH"],
+    [ACK, "ACK"],
+  ];
+  return names.filter(([bit]) => flags & bit).map(([, name]) => name).join("|") || "none";
+}
+
+function describe(s: SentSegment): string {
+  return `[${flagText(s.flags)} seq=${s.seq} ack=${s.ack} win=${s.window} len=${s.payload.length}]`;
+}
