@@ -64,3 +64,16 @@ int shim_raise_nofile(void) {
   }
   return rl.rlim_cur > INT32_MAX ? INT32_MAX : (int)rl.rlim_cur;
 }
+
+/* send(2) of buf[offset, offset + len) with MSG_NOSIGNAL: the count, or -errno. The offset saves
+ * the caller a subarray per call. */
+int shim_send_at(int fd, const uint8_t *buf, int offset, int len) {
+  ssize_t n = send(fd, buf + offset, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  return n < 0 ? -errno : (int)n;
+}
+
+/* recv(2) into buf[offset, offset + len): the count (0 at end of stream), or -errno. */
+int shim_recv_at(int fd, uint8_t *buf, int offset, int len) {
+  ssize_t n = recv(fd, buf + offset, (size_t)len, MSG_DONTWAIT);
+  return n < 0 ? -errno : (int)n;
+}

@@ -13,6 +13,7 @@ import { Counters } from "./stack/counters.ts";
 import { Dispatcher } from "./stack/dispatcher.ts";
 import type { GuestLink } from "./stack/guest_link.ts";
 import type { TapReaderEvent, TapReaderStart } from "./workers/tap_reader.ts";
+import { TcpService } from "./host/tcp_service.ts";
 
 /** Bytes of ring between the tap reader and the stack: room for 64 frames of 64 KiB. */
 const RX_RING_BYTES = 4 * 1024 * 1024;
@@ -39,6 +40,8 @@ class TapWriter implements GuestLink {
 export class Network {
   readonly addresses: Addresses;
   readonly counters = new Counters();
+  /** The TCP connection-table Worker. */
+  readonly tcp: TcpService;
   readonly #shim: Shim;
   readonly #tapFd: number;
   readonly #stopFd: number;
@@ -55,7 +58,10 @@ export class Network {
     this.addresses = deriveAddresses(config.network, config.prefix);
     this.#ring = FrameRing.create(RX_RING_BYTES);
     const link = new TapWriter(shim, tapFd);
-    const dispatcher = new Dispatcher(this.addresses, config.mtu, link, this.counters);
+    this.tcp = TcpService.start({ shim, config, tapFd, counters: this.counters });
+    const dispatcher = new Dispatcher(this.addresses, config.mtu, link, this.counters, {
+      tcp: this.tcp.tcp,
+    });
 
     this.#reader = new Worker(new URL("./workers/tap_reader.ts", import.meta.url).href, {
       type: "module",
@@ -126,6 +132,7 @@ export class Network {
     clearTimeout(timer);
     this.#reader.terminate();
     await this.#consumer;
+    await this.tcp.stop();
     this.#shim.shim_close(this.#stopFd);
     this.#shim.shim_close(this.#tapFd);
   }

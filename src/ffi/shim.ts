@@ -117,6 +117,10 @@ const SYMBOLS = {
   shim_close_reset: { parameters: ["i32"], result: "i32" },
   // int shim_raise_nofile(void)
   shim_raise_nofile: { parameters: [], result: "i32" },
+  // int shim_send_at(int fd, const uint8_t *buf, int offset, int len)
+  shim_send_at: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // int shim_recv_at(int fd, uint8_t *buf, int offset, int len)
+  shim_recv_at: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */

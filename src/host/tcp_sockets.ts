@@ -1,0 +1,120 @@
+/**
+ * The TCP relay's host sockets (`HostSockets`, src/stack/tcp/host_sockets.ts) over FFI and one
+ * epoll set: non-blocking TCP sockets in the host's namespaces (the process never leaves them),
+ * bound to `--outbound-addr` when given, each registered with the connection id as its token.
+ * Interest is level-triggered; a socket that needs no event leaves the epoll set altogether,
+ * because EPOLLHUP and EPOLLERR are reported whatever the mask, and would spin the loop while the
+ * relay cannot act on them (its queue towards the guest is full).
+ */
+
+import type { Shim } from "../ffi/shim.ts";
+import {
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLL_CTL_MOD,
+  EPOLLIN,
+  EPOLLOUT,
+  SHUT_WR,
+  SO_ERROR,
+  SOL_SOCKET,
+} from "../ffi/sockaddr.ts";
+import type { HostSockets } from "../stack/tcp/host_sockets.ts";
+
+/**
+ * FFI TCP sockets in an epoll set.
+ *
+ * @example
+ * ```ts
+ * import { loadShim } from "../ffi/shim.ts";
+ * import { FfiTcpSockets } from "./tcp_sockets.ts";
+ * const shim = await loadShim();
+ * const epoll = shim.shim_epoll_create();
+ * const sockets = new FfiTcpSockets(shim, epoll, 0);
+ * const fd = sockets.connect(0x7f000001, 9, 1); // 127.0.0.1:9, token 1
+ * if (fd >= 0) sockets.close(fd);
+ * shim.shim_close(epoll);
+ * ```
+ */
+export class FfiTcpSockets implements HostSockets {
+  readonly #shim: Shim;
+  readonly #epoll: number;
+  readonly #bindAddress: number;
+  /** fd → events registered (absent: not in the epoll set). */
+  readonly #registered = new Map<number, number>();
+
+  /** @param bindAddress `--outbound-addr` as a number (host byte order), 0 for none */
+  constructor(shim: Shim, epoll: number, bindAddress: number) {
+    this.#shim = shim;
+    this.#epoll = epoll;
+    this.#bindAddress = bindAddress;
+  }
+
+  /** Sockets open now. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  readonly #open = new Set<number>();
+
+  connect(address: number, port: number, _token: number): number {
+    const fd = this.#shim.shim_tcp_connect(address, port, this.#bindAddress);
+    if (fd >= 0) this.#open.add(fd);
+    return fd;
+  }
+
+  connectResult(handle: number): number {
+    const error = this.#shim.shim_getsockopt_int(handle, SOL_SOCKET, SO_ERROR);
+    return error < 0 ? -error : error;
+  }
+
+  send(handle: number, bytes: Uint8Array, offset: number, length: number): number {
+    return this.#shim.shim_send_at(handle, bytes, offset, length);
+  }
+
+  recv(handle: number, bytes: Uint8Array, offset: number, length: number): number {
+    return this.#shim.shim_recv_at(handle, bytes, offset, length);
+  }
+
+  shutdownWrite(handle: number): void {
+    this.#shim.shim_shutdown(handle, SHUT_WR);
+  }
+
+  close(handle: number): void {
+    this.#forget(handle);
+    this.#shim.shim_close(handle);
+  }
+
+  reset(handle: number): void {
+    this.#forget(handle);
+    this.#shim.shim_close_reset(handle);
+  }
+
+  watch(handle: number, token: number, readable: boolean, writable: boolean): void {
+    const events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
+    const current = this.#registered.get(handle);
+    if (events === 0) {
+      if (current !== undefined) {
+        this.#shim.shim_epoll_ctl(this.#epoll, EPOLL_CTL_DEL, handle, 0, 0);
+        this.#registered.delete(handle);
+      }
+      return;
+    }
+    if (current === events) return;
+    const op = current === undefined ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    this.#shim.shim_epoll_ctl(this.#epoll, op, handle, events, token);
+    this.#registered.set(handle, events);
+  }
+
+  /** Closes every socket (the worker stops). */
+  closeAll(): void {
+    for (const fd of this.#open) this.#shim.shim_close(fd);
+    this.#open.clear();
+    this.#registered.clear();
+  }
+
+  #forget(handle: number): void {
+    // close() takes the fd out of the epoll set by itself (no other fd refers to the socket).
+    this.#registered.delete(handle);
+    this.#open.delete(handle);
+  }
+}
