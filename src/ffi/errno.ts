@@ -1,6 +1,8 @@
 /** errno values and their text, through the shim's strerror. */
 import type { Shim } from "./shim.ts";
 
+export const EADDRINUSE = 98;
+export const ECONNABORTED = 103;
 export const EINTR = 4;
 export const EBADF = 9;
 export const EAGAIN = 11;

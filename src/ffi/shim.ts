@@ -110,6 +110,11 @@ const SYMBOLS = {
   // --- native/ifaddr.c ---
   // int shim_interface_ipv4(const char *name, uint8_t out[4])
   shim_interface_ipv4: { parameters: ["buffer", "buffer"], result: "i32" },
+  // --- native/unix_path.c ---
+  // int shim_lstat(const char *path, uint64_t out[3])
+  shim_lstat: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int shim_unlink(const char *path)
+  shim_unlink: { parameters: ["buffer"], result: "i32" },
   // --- native/tcp_host.c ---
   // int shim_tcp_connect(uint32_t addr, int port, uint32_t bind_addr)
   shim_tcp_connect: { parameters: ["u32", "i32", "u32"], result: "i32" },

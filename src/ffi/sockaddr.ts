@@ -4,6 +4,7 @@
  */
 import { readIpv4, writeIpv4 } from "../wire/address.ts";
 
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
@@ -37,6 +38,33 @@ export const EPOLL_CTL_MOD = 3;
 export const SOCKADDR_IN_SIZE = 16;
 /** Size of a struct sockaddr_in6, also enough for any address the shim returns. */
 export const SOCKADDR_IN6_SIZE = 28;
+
+/** Bytes of sockaddr_un.sun_path: a path needs one less, for its NUL. */
+export const SUN_PATH_SIZE = 108;
+/** Size of a struct sockaddr_un. */
+export const SOCKADDR_UN_SIZE = 2 + SUN_PATH_SIZE;
+
+/**
+ * Writes a struct sockaddr_un for a filesystem path into `out` (110 bytes); returns the address
+ * length to pass to bind/connect (family, path, NUL), or -1 when the path does not fit: its UTF-8
+ * form is `SUN_PATH_SIZE` (108) bytes or longer, or it contains a NUL.
+ *
+ * @example
+ * ```ts
+ * import { encodeSockaddrUn, SOCKADDR_UN_SIZE } from "./sockaddr.ts";
+ * const sa = new Uint8Array(SOCKADDR_UN_SIZE);
+ * encodeSockaddrUn(sa, "/run/user/1000/api.sock"); // 26
+ * encodeSockaddrUn(sa, "/" + "a".repeat(107)); // -1
+ * ```
+ */
+export function encodeSockaddrUn(out: Uint8Array, path: string): number {
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length >= SUN_PATH_SIZE || bytes.includes(0)) return -1;
+  out.fill(0, 0, SOCKADDR_UN_SIZE);
+  out[0] = AF_UNIX; // sun_family, little-endian u16
+  out.set(bytes, 2);
+  return 2 + bytes.length + 1;
+}
 
 /** Writes a struct sockaddr_in for `address:port` into `out` (16 bytes); returns its length. */
 export function encodeSockaddrIn(out: Uint8Array, address: number, port: number): number {

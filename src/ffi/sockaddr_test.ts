@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { AF_UNIX, encodeSockaddrUn, SOCKADDR_UN_SIZE, SUN_PATH_SIZE } from "./sockaddr.ts";
+
+Deno.test("encodeSockaddrUn() writes family, path and NUL, and returns their length", () => {
+  const sa = new Uint8Array(SOCKADDR_UN_SIZE).fill(0xa5);
+  const length = encodeSockaddrUn(sa, "/run/api.sock");
+  assert.equal(length, 2 + 13 + 1);
+  assert.deepEqual([...sa.subarray(0, 2)], [AF_UNIX, 0]);
+  assert.equal(new TextDecoder().decode(sa.subarray(2, 15)), "/run/api.sock");
+  assert.ok(sa.subarray(15).every((b) => b === 0), "the rest is zeroed");
+});
+
+Deno.test("encodeSockaddrUn() takes 107 bytes and refuses 108 (sun_path needs the NUL)", () => {
+  const sa = new Uint8Array(SOCKADDR_UN_SIZE);
+  assert.equal(SUN_PATH_SIZE, 108);
+  assert.equal(encodeSockaddrUn(sa, "/" + "a".repeat(106)), 110);
+  assert.equal(encodeSockaddrUn(sa, "/" + "a".repeat(107)), -1);
+  // The limit is in bytes, not characters: 54 two-byte characters are 108 bytes.
+  assert.equal(encodeSockaddrUn(sa, "\u00e9".repeat(54)), -1);
+  assert.equal(encodeSockaddrUn(sa, "/tmp/a\0b"), -1);
+});
