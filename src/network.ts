@@ -11,6 +11,8 @@ import { log } from "./log.ts";
 import { FrameRing } from "./ring/frame_ring.ts";
 import { Counters } from "./stack/counters.ts";
 import { Dispatcher } from "./stack/dispatcher.ts";
+import type { Ipv4Forwarders } from "./stack/forwarders.ts";
+import { type DatagramServices, startDatagramServices } from "./host/datagram_services.ts";
 import type { GuestLink } from "./stack/guest_link.ts";
 import type { TapReaderEvent, TapReaderStart } from "./workers/tap_reader.ts";
 import { TcpService } from "./host/tcp_service.ts";
@@ -40,6 +42,8 @@ class TapWriter implements GuestLink {
 export class Network {
   readonly addresses: Addresses;
   readonly counters = new Counters();
+  /** UDP and ICMP NAT, and the DNS-resolver Worker. */
+  readonly datagrams: DatagramServices;
   /** The TCP connection-table Worker. */
   readonly tcp: TcpService;
   readonly #shim: Shim;
@@ -58,10 +62,19 @@ export class Network {
     this.addresses = deriveAddresses(config.network, config.prefix);
     this.#ring = FrameRing.create(RX_RING_BYTES);
     const link = new TapWriter(shim, tapFd);
-    this.tcp = TcpService.start({ shim, config, tapFd, counters: this.counters });
-    const dispatcher = new Dispatcher(this.addresses, config.mtu, link, this.counters, {
-      tcp: this.tcp.tcp,
+    const forwarders: Ipv4Forwarders = {};
+    const dispatcher = new Dispatcher(this.addresses, config.mtu, link, this.counters, forwarders);
+    this.datagrams = startDatagramServices({
+      shim,
+      config,
+      addresses: this.addresses,
+      tx: dispatcher.tx,
+      counters: this.counters,
+      tapFd,
     });
+    Object.assign(forwarders, this.datagrams.forwarders);
+    this.tcp = TcpService.start({ shim, config, tapFd, counters: this.counters });
+    forwarders.tcp = this.tcp.tcp;
 
     this.#reader = new Worker(new URL("./workers/tap_reader.ts", import.meta.url).href, {
       type: "module",
@@ -132,6 +145,7 @@ export class Network {
     clearTimeout(timer);
     this.#reader.terminate();
     await this.#consumer;
+    await this.datagrams.stop();
     await this.tcp.stop();
     this.#shim.shim_close(this.#stopFd);
     this.#shim.shim_close(this.#tapFd);

@@ -100,7 +100,6 @@ export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [
   { option: "--enable-seccomp", isSet: (c) => c.enableSeccomp },
   { option: "--outbound-addr", isSet: (c) => c.outboundAddr !== undefined },
   { option: "--outbound-addr6", isSet: (c) => c.outboundAddr6 !== undefined },
-  { option: "--disable-dns", isSet: (c) => c.disableDns },
 ];
 
 /**

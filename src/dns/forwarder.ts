@@ -23,8 +23,14 @@
  * socket carries at most {@link QUERIES_PER_SOCKET} queries and is then retired (closed when its
  * last query settles), so source ports keep changing (RFC 5452 §9.2: ID and port randomness).
  *
+ * At most {@link MAX_IN_FLIGHT} attempts wait on one server at a time; further queries queue for
+ * it (FIFO) and are sent as answers come back, so a burst from the guest does not overflow the
+ * server's socket buffer (dnsmasq drops about half of a 900-query burst sent at once). A queued
+ * query that waits `timeoutMs` moves on to its next server.
+ *
  * Invariants, which the tests check: every query settles (answer or SERVFAIL) within
- * `attempts × servers × timeoutMs + GRACE_MS`; settling removes all its IDs from their sockets;
+ * `attempts × servers × 2 × timeoutMs + GRACE_MS` (each server of the order: at most `timeoutMs`
+ * waiting for a slot, then `timeoutMs` for the answer); settling removes all its IDs from their sockets;
  * a retired socket is closed as soon as no query uses it; at most {@link MAX_PENDING} queries.
  */
 
@@ -51,6 +57,8 @@ export const QUERIES_PER_SOCKET = 64;
 export const DOWN_MS = 10_000;
 /** Extra wait for late answers once every server was tried. */
 export const GRACE_MS = 3000;
+/** Attempts outstanding on one server at once (dnsmasq's own default limit is 150). */
+export const MAX_IN_FLIGHT = 128;
 
 /** Where a query came from: the reply goes back there. */
 export interface GuestEndpoint {
@@ -79,6 +87,10 @@ interface Server {
   nameserver: Nameserver;
   downUntil: number;
   socket: UpstreamSocket | null;
+  /** Attempts sent and neither answered nor timed out. */
+  inFlight: number;
+  /** Queries waiting for a free slot (some may have moved on: check `waitingOn`). */
+  readonly waiting: Query[];
 }
 
 interface UpstreamSocket {
@@ -94,6 +106,8 @@ interface Attempt {
   readonly id: number;
   /** Still able to answer: sent, and no error reported on its socket since. */
   live: boolean;
+  /** Counted in its server's `inFlight`. */
+  counted: boolean;
 }
 
 interface Query {
@@ -110,6 +124,10 @@ interface Query {
   deadline: number;
   /** Every server was tried; waiting for late answers only. */
   inGrace: boolean;
+  /** The server whose queue this query waits in, if any. */
+  waitingOn: Server | null;
+  /** Servers that answered REFUSED, SERVFAIL or NOTIMP: not asked again. */
+  rejectedBy?: Set<Server>;
   settled: boolean;
 }
 
@@ -293,6 +311,7 @@ export class DnsForwarder {
       attempts: [],
       deadline: Infinity,
       inGrace: false,
+      waitingOn: null,
       settled: false,
     };
     this.#pending++;
@@ -329,12 +348,14 @@ export class DnsForwarder {
     const rcode = flags & DnsFlag.RCODE_MASK;
     const rejected = rcode === DnsRcode.SERVFAIL || rcode === DnsRcode.REFUSED ||
       rcode === DnsRcode.NOTIMP;
-    if (rejected && query.next < query.order.length) {
+    if (rejected) (query.rejectedBy ??= new Set()).add(server);
+    if (rejected && query.order.slice(query.next).some((s) => !query.rejectedBy!.has(s))) {
       // glibc's stub does the same: another server may know better.
       counters.bump(C["dns.upstream_rejected"]);
       for (const attempt of query.attempts) {
         if (attempt.socket === socket && attempt.id === readU16(message, DNS.ID)) {
           attempt.live = false;
+          this.#release(attempt, now);
         }
       }
       this.#tryNext(query, now);
@@ -342,7 +363,7 @@ export class DnsForwarder {
     }
     writeU16(message, DNS.ID, query.guestId);
     counters.bump(C["dns.answer"]);
-    this.#settle(query);
+    this.#settle(query, now);
     this.#guest.answer(query.from, message);
   }
 
@@ -360,7 +381,9 @@ export class DnsForwarder {
     const waiting = new Set(socket.ids.values());
     for (const query of waiting) {
       for (const attempt of query.attempts) {
-        if (attempt.socket === socket) attempt.live = false;
+        if (attempt.socket !== socket) continue;
+        attempt.live = false;
+        this.#release(attempt, now);
       }
       // Move on only if this socket carried the newest attempt; otherwise one is under way.
       const last = query.attempts[query.attempts.length - 1];
@@ -375,11 +398,19 @@ export class DnsForwarder {
       const [deadline, query] = timers.pop();
       if (query.settled || deadline !== query.deadline) continue;
       if (query.inGrace) {
-        this.#fail(query);
+        this.#fail(query, now);
+        continue;
+      }
+      if (query.waitingOn !== null) {
+        // Waited for a slot too long: the server is busy, not down.
+        query.waitingOn = null;
+        this.#tryNext(query, now);
         continue;
       }
       this.#counters.bump(C["dns.upstream_timeout"]);
-      query.attempts[query.attempts.length - 1].socket.server.downUntil = now + DOWN_MS;
+      const last = query.attempts[query.attempts.length - 1];
+      last.socket.server.downUntil = now + DOWN_MS;
+      this.#release(last, now);
       this.#tryNext(query, now);
     }
   }
@@ -403,7 +434,7 @@ export class DnsForwarder {
       keep.add(key);
       let server = this.#servers.get(key);
       if (server === undefined) {
-        server = { key, nameserver, downUntil: 0, socket: null };
+        server = { key, nameserver, downUntil: 0, socket: null, inFlight: 0, waiting: [] };
         this.#servers.set(key, server);
       }
       listed.push(server);
@@ -427,37 +458,70 @@ export class DnsForwarder {
     return order;
   }
 
-  /** Sends the query to the next server that takes it, or ends it. */
-  #tryNext(query: Query, now: number): void {
-    const conf = this.#conf(now);
+  /**
+   * Sends the query to the next server that takes it (queueing it when that server is busy), or
+   * ends it. `first`, when given, is tried before the order goes on: a server that just freed a
+   * slot for this query.
+   */
+  #tryNext(query: Query, now: number, first: Server | null = null): void {
+    const timeoutMs = this.#conf(now).timeoutMs;
+    if (first !== null && this.#send(query, first, now, timeoutMs)) return;
     while (query.next < query.order.length) {
       const server = query.order[query.next++];
-      const socket = this.#socketFor(server);
-      if (socket === null) continue;
-      const id = this.#freeId(socket);
-      writeU16(query.message, DNS.ID, id);
-      socket.uses++;
-      const sent = this.#sockets.send(socket.handle, query.message);
-      if (sent < 0) {
-        this.#counters.bump(C["dns.upstream_error"]);
-        server.downUntil = now + DOWN_MS;
-        this.#retire(socket);
-        continue;
+      if (query.rejectedBy?.has(server)) continue;
+      if (server.inFlight >= MAX_IN_FLIGHT) {
+        query.waitingOn = server;
+        server.waiting.push(query);
+        query.deadline = now + timeoutMs;
+        this.#timers.push(query.deadline, query);
+        return;
       }
-      socket.ids.set(id, query);
-      query.attempts.push({ socket, id, live: true });
-      this.#counters.bump(C["dns.forwarded"]);
-      query.deadline = now + conf.timeoutMs;
-      this.#timers.push(query.deadline, query);
-      if (socket.uses >= QUERIES_PER_SOCKET) this.#retire(socket);
-      return;
+      if (this.#send(query, server, now, timeoutMs)) return;
     }
     if (query.attempts.some((a) => a.live)) {
       query.inGrace = true;
       query.deadline = now + GRACE_MS;
       this.#timers.push(query.deadline, query);
     } else {
-      this.#fail(query);
+      this.#fail(query, now);
+    }
+  }
+
+  /** One attempt at `server`; false when it could not be sent (the server is then down). */
+  #send(query: Query, server: Server, now: number, timeoutMs: number): boolean {
+    const socket = this.#socketFor(server);
+    if (socket === null) return false;
+    const id = this.#freeId(socket);
+    writeU16(query.message, DNS.ID, id);
+    socket.uses++;
+    const sent = this.#sockets.send(socket.handle, query.message);
+    if (sent < 0) {
+      this.#counters.bump(C["dns.upstream_error"]);
+      server.downUntil = now + DOWN_MS;
+      this.#retire(socket);
+      return false;
+    }
+    socket.ids.set(id, query);
+    query.attempts.push({ socket, id, live: true, counted: true });
+    server.inFlight++;
+    this.#counters.bump(C["dns.forwarded"]);
+    query.deadline = now + timeoutMs;
+    this.#timers.push(query.deadline, query);
+    if (socket.uses >= QUERIES_PER_SOCKET) this.#retire(socket);
+    return true;
+  }
+
+  /** An attempt no longer occupies its server: let a queued query have the slot. */
+  #release(attempt: Attempt, now: number): void {
+    if (!attempt.counted) return;
+    attempt.counted = false;
+    const server = attempt.socket.server;
+    server.inFlight--;
+    while (server.inFlight < MAX_IN_FLIGHT && server.waiting.length > 0) {
+      const query = server.waiting.shift()!;
+      if (query.settled || query.waitingOn !== server) continue;
+      query.waitingOn = null;
+      this.#tryNext(query, now, server);
     }
   }
 
@@ -494,20 +558,22 @@ export class DnsForwarder {
     this.#sockets.close(socket.handle);
   }
 
-  #settle(query: Query): void {
+  #settle(query: Query, now: number): void {
     query.settled = true;
+    query.waitingOn = null;
     this.#pending--;
     for (const attempt of query.attempts) {
       const socket = attempt.socket;
       socket.ids.delete(attempt.id);
       if (socket.retired && socket.ids.size === 0) this.#closeSocket(socket);
     }
+    for (const attempt of query.attempts) this.#release(attempt, now);
   }
 
   /** Every server failed: SERVFAIL with the question, so the guest's stub moves on at once. */
-  #fail(query: Query): void {
+  #fail(query: Query, now: number): void {
     if (query.settled) return;
-    this.#settle(query);
+    this.#settle(query, now);
     this.#counters.bump(C["dns.servfail"]);
     writeU16(query.message, DNS.ID, query.guestId);
     const n = emitDnsErrorReply(

@@ -5,6 +5,7 @@ import {
   DOWN_MS,
   GRACE_MS,
   type GuestEndpoint,
+  MAX_IN_FLIGHT,
   MAX_PENDING,
   QUERIES_PER_SOCKET,
   type UpstreamSockets,
@@ -179,7 +180,9 @@ Deno.test("DnsForwarder skips servers whose socket cannot be opened or sent on",
 });
 
 Deno.test("DnsForwarder answers SERVFAIL after every server timed out and the grace period", () => {
-  const { forwarder, answers, counters, sockets } = setup();
+  const { forwarder, answers, counters, sockets } = setup(
+    "options attempts:1\nnameserver 127.0.0.1\nnameserver 127.0.0.2\n",
+  );
   const query = buildQuery(0x4242, "slow.test");
   forwarder.query(GUEST, query, 0);
   forwarder.poll(2000);
@@ -200,6 +203,20 @@ Deno.test("DnsForwarder answers SERVFAIL after every server timed out and the gr
   // Nothing leaks: the sockets stay as current sockets of their servers, with no IDs.
   assert.ok(forwarder.openSockets <= 2);
   assert.equal(sockets.open_.size, forwarder.openSockets);
+});
+
+Deno.test("DnsForwarder sends again to the only server after a timeout (attempts: 2, glibc's default)", () => {
+  const { forwarder, sockets, answers } = setup("nameserver 127.0.0.1\n");
+  forwarder.query(GUEST, buildQuery(1, "lost.test"), 0);
+  forwarder.poll(2000);
+  assert.equal(sockets.sent.length, 2);
+  assert.equal(sockets.sent[1].server, "127.0.0.1");
+  assert.notEqual(idOf(sockets.sent[0].message), idOf(sockets.sent[1].message));
+  const s = sockets.last();
+  forwarder.answer(s.handle, buildAnswer(s.message, [1]), 2100);
+  assert.equal(answers.length, 1);
+  forwarder.poll(10_000);
+  assert.equal(answers.length, 1);
 });
 
 Deno.test("DnsForwarder passes REFUSED on to the next server, and the last answer through", () => {
@@ -275,7 +292,9 @@ Deno.test("DnsForwarder keeps at most MAX_PENDING queries and every one settles 
   }
   assert.equal(forwarder.pending, MAX_PENDING);
   assert.equal(counters.get("dns.too_many_pending"), 10);
-  for (let t = 0; t <= 2 * 2000 + GRACE_MS; t += 500) forwarder.poll(t);
+  // Two rounds (attempts: 2) over two servers, each at most 2 s queued and 2 s sent, then the
+  // grace period.
+  for (let t = 0; t <= 2 * 2 * 2 * 2000 + GRACE_MS; t += 500) forwarder.poll(t);
   assert.equal(forwarder.pending, 0);
   assert.equal(answers.length, MAX_PENDING);
   assert.equal(counters.get("dns.servfail"), MAX_PENDING);
@@ -308,8 +327,34 @@ Deno.test("DnsForwarder with rotate starts each query at the next server", () =>
   ]);
 });
 
-Deno.test("DnsForwarder counters are all known names", () => {
-  const { counters } = setup();
+Deno.test("DnsForwarder keeps at most MAX_IN_FLIGHT on a server and sends the rest as it answers", () => {
+  const { forwarder, sockets, answers, counters } = setup("nameserver 127.0.0.1\n");
+  for (let i = 0; i < MAX_IN_FLIGHT + 50; i++) {
+    forwarder.query(GUEST, buildQuery(i, `b${i}.test`), 0);
+  }
+  assert.equal(sockets.sent.length, MAX_IN_FLIGHT);
+  for (let i = 0; i < 50; i++) {
+    const s = sockets.sent[i];
+    forwarder.answer(s.handle, buildAnswer(s.message, [1]), 1);
+  }
+  assert.equal(sockets.sent.length, MAX_IN_FLIGHT + 50);
+  for (const s of sockets.sent.slice(50)) {
+    forwarder.answer(s.handle, buildAnswer(s.message, [1]), 2);
+  }
+  assert.equal(answers.length, MAX_IN_FLIGHT + 50);
+  assert.equal(new Set(answers.map((a) => idOf(a.message))).size, MAX_IN_FLIGHT + 50);
+  assert.equal(forwarder.pending, 0);
+  assert.equal(counters.get("dns.upstream_timeout"), 0);
   assert.equal(typeof C["dns.forwarded"], "number");
-  assert.equal(counters.get("dns.forwarded"), 0);
+});
+
+Deno.test("DnsForwarder moves a query that waited too long for a busy server on to the next", () => {
+  const { forwarder, sockets } = setup();
+  for (let i = 0; i <= MAX_IN_FLIGHT; i++) forwarder.query(GUEST, buildQuery(i, `w${i}.test`), 0);
+  assert.equal(sockets.sent.length, MAX_IN_FLIGHT);
+  forwarder.poll(1999);
+  assert.equal(sockets.sent.length, MAX_IN_FLIGHT);
+  forwarder.poll(2000);
+  // Every attempt timed out (server 1 is down now) and moved to server 2, the queued one too.
+  assert.equal(sockets.sent.filter((s) => s.server === "127.0.0.2").length, MAX_IN_FLIGHT);
 });

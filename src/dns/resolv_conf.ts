@@ -23,8 +23,8 @@ export const DNS_PORT = 53;
 export const MAX_NAMESERVERS = 8;
 /** Time to wait for one upstream before trying the next, unless `options timeout:` says. */
 export const DEFAULT_TIMEOUT_MS = 2000;
-/** Rounds over the whole list, unless `options attempts:` says. */
-export const DEFAULT_ATTEMPTS = 1;
+/** Rounds over the whole list, unless `options attempts:` says (glibc RES_DFLRETRY). */
+export const DEFAULT_ATTEMPTS = 2;
 /** glibc's caps on `timeout:` (RES_MAXRETRANS, seconds) and `attempts:` (RES_MAXRETRY). */
 const MAX_TIMEOUT_S = 30;
 const MAX_ATTEMPTS = 5;

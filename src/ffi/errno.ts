@@ -7,6 +7,15 @@ export const EINTR = 4;
 export const EBADF = 9;
 export const EAGAIN = 11;
 export const ENOENT = 2;
+export const EPERM = 1;
+export const EACCES = 13;
+export const EMSGSIZE = 90;
+export const EPROTONOSUPPORT = 93;
+export const EAFNOSUPPORT = 97;
+export const ENETUNREACH = 101;
+export const ENOBUFS = 105;
+export const ECONNREFUSED = 111;
+export const EHOSTUNREACH = 113;
 
 /** The text of an errno value ("Operation not permitted"), as strerror gives it. */
 export function errnoText(shim: Shim, err: number): string {

@@ -126,6 +126,15 @@ const SYMBOLS = {
   shim_send_at: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   // int shim_recv_at(int fd, uint8_t *buf, int offset, int len)
   shim_recv_at: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // --- native/udp_host.c ---
+  // int shim_dgram_socket(int protocol, uint32_t bind_addr)
+  shim_dgram_socket: { parameters: ["i32", "u32"], result: "i32" },
+  // int shim_sendto4(int fd, const uint8_t *buf, int offset, int len, uint32_t addr, int port)
+  shim_sendto4: { parameters: ["i32", "buffer", "i32", "i32", "u32", "i32"], result: "i32" },
+  // int shim_recvfrom4(int fd, uint8_t *buf, int offset, int len, uint32_t from[2])
+  shim_recvfrom4: { parameters: ["i32", "buffer", "i32", "i32", "buffer"], result: "i32" },
+  // int shim_recv_error4(int fd, uint8_t *buf, int offset, int len, uint32_t info[8])
+  shim_recv_error4: { parameters: ["i32", "buffer", "i32", "i32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */

@@ -81,3 +81,27 @@ export function decodeSockaddrIn(bytes: Uint8Array): { address: number; port: nu
   if (bytes[0] !== AF_INET || bytes[1] !== 0) return null;
   return { address: readIpv4(bytes, 4), port: (bytes[2] << 8) | bytes[3] };
 }
+
+/**
+ * Writes a struct sockaddr_in6 for `[groups]:port` (eight 16-bit groups, scope id for link-local
+ * addresses) into `out` (28 bytes); returns its length.
+ */
+export function encodeSockaddrIn6(
+  out: Uint8Array,
+  groups: readonly number[],
+  port: number,
+  scopeId = 0,
+): number {
+  out.fill(0, 0, SOCKADDR_IN6_SIZE);
+  out[0] = AF_INET6; // sa_family, little-endian u16
+  out[2] = port >>> 8; // sin6_port, network order
+  out[3] = port & 0xff;
+  // sin6_flowinfo (4..7) stays 0; sin6_addr at 8.
+  for (let i = 0; i < 8; i++) {
+    out[8 + 2 * i] = (groups[i] >>> 8) & 0xff;
+    out[9 + 2 * i] = groups[i] & 0xff;
+  }
+  // sin6_scope_id, host byte order (little-endian on x86_64 and aarch64).
+  new DataView(out.buffer, out.byteOffset).setUint32(24, scopeId >>> 0, true);
+  return SOCKADDR_IN6_SIZE;
+}

@@ -19,20 +19,33 @@ export interface DnsServer {
   proc: Proc;
 }
 
+/** Where and how `startDnsServer` runs dnsmasq. */
+export interface DnsServerOptions {
+  /** Wraps every argv, e.g. to run in another network namespace (`nsenter --net=...`). */
+  enter?: (argv: string[]) => string[];
+  /** The address to listen on; default a random free 127.0.0.x. */
+  address?: string;
+  /** More dnsmasq options, e.g. `--local=/test/` (NXDOMAIN for unknown names under test.). */
+  extraArgs?: string[];
+}
+
 /**
- * Starts dnsmasq on a free 127.0.0.x with fixed A records, e.g. `{ "web.test": "198.51.100.10" }`.
- * Unknown names get REFUSED: it has no upstream servers. Stopped when the test ends.
+ * Starts dnsmasq on a free 127.0.0.x with fixed records, e.g. `{ "web.test": "198.51.100.10" }`
+ * (an IPv6 value gives an AAAA record). Unknown names get REFUSED: it has no upstream servers.
+ * Stopped when the test ends.
  */
 export async function startDnsServer(
   v: Variant,
   records: Record<string, string>,
+  options: DnsServerOptions = {},
 ): Promise<DnsServer> {
   if (!isRoot()) throw new Error("the test DNS server needs root (port 53)");
+  const enter = options.enter ?? ((argv: string[]) => argv);
   const dir = await v.tempDir();
   let failure = "";
   for (let attempt = 0; attempt < 6; attempt++) {
     // 127.0.0.53 and .54 are systemd-resolved's; pick elsewhere in 127.0.0.0/8.
-    const address = `127.0.0.${100 + Math.floor(Math.random() * 150)}`;
+    const address = options.address ?? `127.0.0.${100 + Math.floor(Math.random() * 150)}`;
     const argv = [
       "dnsmasq",
       "--keep-in-foreground",
@@ -48,13 +61,14 @@ export async function startDnsServer(
       "--log-queries",
       "--log-facility=-",
       ...Object.entries(records).map(([name, ip]) => `--host-record=${name},${ip}`),
+      ...(options.extraArgs ?? []),
     ];
-    const proc = spawn(argv, { name: "dnsmasq", cwd: "/" });
+    const proc = spawn(enter(argv), { name: "dnsmasq", cwd: "/" });
     v.defer(() => proc.stop());
     const probeName = Object.keys(records)[0] ?? "probe.invalid";
     for (let i = 0; i < 50 && proc.running; i++) {
       const answer = await run(
-        ["dig", `@${address}`, "+time=1", "+tries=1", "+short", probeName],
+        enter(["dig", `@${address}`, "+time=1", "+tries=1", "+short", probeName]),
         { timeoutMs: 5000 },
       );
       const expected = records[probeName];

@@ -75,6 +75,10 @@ export function joinFragments(frames: Uint8Array[]): Uint8Array {
   out[16] = (20 + expected) >> 8;
   out[17] = (20 + expected) & 0xff;
   out[20] = out[21] = 0;
+  out[24] = out[25] = 0;
+  const sum = internetChecksum(out, 14, 20);
+  out[24] = sum >> 8;
+  out[25] = sum & 0xff;
   return out;
 }
 

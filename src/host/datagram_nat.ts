@@ -1,0 +1,133 @@
+/**
+ * Wiring of the UDP and ICMP echo NAT on the main thread: the `Reactor` over host sockets, the
+ * `UdpNat` and `IcmpNat` logic sending to the guest through the dispatcher's `GuestTx` (the same
+ * thread that handles the guest's frames, so no locking and one scratch buffer), and the expiry
+ * timer. Gives the dispatcher its `udp` and `icmp` forwarders.
+ */
+
+import type { Addresses } from "../config.ts";
+import { IPPROTO_ICMP } from "../ffi/sockaddr.ts";
+import type { Shim } from "../ffi/shim.ts";
+import { log } from "../log.ts";
+import type { Counters } from "../stack/counters.ts";
+import { type GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET } from "../stack/guest_tx.ts";
+import { IcmpNat } from "../stack/icmp_nat.ts";
+import { UDP_MAX_PAYLOAD, UDP_PAYLOAD_OFFSET, UdpNat } from "../stack/udp_nat.ts";
+import { parseIpv4 } from "../wire/address.ts";
+import { readU16 } from "../wire/view.ts";
+import { DatagramSockets } from "./datagram_sockets.ts";
+import { Reactor } from "./reactor.ts";
+
+/** How often idle flows are looked for. */
+const EXPIRY_INTERVAL_MS = 2000;
+
+/** What the NAT needs from the network being started. */
+export interface DatagramNatOptions {
+  shim: Shim;
+  addresses: Addresses;
+  /** The dispatcher's transmit side. */
+  tx: GuestTx;
+  counters: Counters;
+  disableHostLoopback: boolean;
+  disableDns: boolean;
+  /** `--outbound-addr`, resolved to an IPv4 literal; host sockets are bound to it. */
+  outboundAddr?: string;
+}
+
+/**
+ * The running UDP and ICMP NAT.
+ *
+ * @example
+ * ```ts ignore
+ * const nat = DatagramNat.start({ shim, addresses, tx: dispatcher.tx, counters, ... });
+ * forwarders.udp = nat.udp; forwarders.icmp = nat.icmp;
+ * await nat.stop();
+ * ```
+ */
+export class DatagramNat {
+  readonly udpNat: UdpNat;
+  readonly icmpNat: IcmpNat;
+  /** The `udp` forwarder for the dispatcher. */
+  readonly udp: (frame: Uint8Array, now: number) => void;
+  /** The `icmp` forwarder for the dispatcher. */
+  readonly icmp: (frame: Uint8Array, now: number) => void;
+  readonly #reactor: Reactor;
+  readonly #udpSockets: DatagramSockets;
+  readonly #pingSockets: DatagramSockets;
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #loop: Promise<void>;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(options: DatagramNatOptions) {
+    const { shim, addresses, tx, counters } = options;
+    const bindAddress = options.outboundAddr ? parseIpv4(options.outboundAddr) ?? 0 : 0;
+    this.#reactor = Reactor.create(shim);
+    this.#udpSockets = new DatagramSockets(shim, this.#reactor, 0, bindAddress, {
+      buffer: tx.frame,
+      offset: UDP_PAYLOAD_OFFSET,
+      room: UDP_MAX_PAYLOAD,
+      data: (handle, src, srcPort, length, now) =>
+        this.udpNat.fromHost(handle, src, srcPort, length, now),
+      error: (handle, error) => this.udpNat.hostError(handle, error),
+    });
+    this.#pingSockets = new DatagramSockets(shim, this.#reactor, IPPROTO_ICMP, bindAddress, {
+      buffer: tx.frame,
+      offset: IPV4_PAYLOAD_OFFSET,
+      room: IPV4_MAX_PAYLOAD,
+      data: (handle, src, _port, length, now) => this.icmpNat.fromHost(handle, src, length, now),
+      // The payload is our echo request: its sequence number is at offset 6.
+      error: (handle, error, payload) =>
+        this.icmpNat.hostError(handle, error, error.payloadLength >= 8 ? readU16(payload, 6) : 0),
+    });
+    const udpNat = new UdpNat(
+      addresses,
+      { disableHostLoopback: options.disableHostLoopback, disableDns: options.disableDns },
+      tx,
+      this.#udpSockets,
+      counters,
+    );
+    const icmpNat = new IcmpNat(
+      addresses,
+      tx,
+      this.#pingSockets,
+      counters,
+      (message) => log.warn(message),
+    );
+    this.udpNat = udpNat;
+    this.icmpNat = icmpNat;
+    this.udp = (frame, now) => udpNat.fromGuest(frame, now);
+    this.icmp = (frame, now) => icmpNat.fromGuest(frame, now);
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      udpNat.expire(now);
+      icmpNat.expire(now);
+    }, EXPIRY_INTERVAL_MS);
+    this.#loop = this.#reactor.run();
+  }
+
+  /** Starts the reactor; throws if epoll or eventfd cannot be created. */
+  static start(options: DatagramNatOptions): DatagramNat {
+    return new DatagramNat(options);
+  }
+
+  /** Host sockets open now (UDP flows and ping sockets). */
+  get sockets(): number {
+    return this.#udpSockets.size + this.#pingSockets.size;
+  }
+
+  /** Closes every flow, stops the reactor. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.udpNat.close();
+    this.icmpNat.close();
+    this.#udpSockets.closeAll();
+    this.#pingSockets.closeAll();
+    await this.#reactor.stop();
+    await this.#loop;
+  }
+}

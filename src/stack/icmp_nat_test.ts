@@ -1,0 +1,190 @@
+import assert from "node:assert/strict";
+import { internetChecksum } from "../wire/checksum.ts";
+import { IcmpType } from "../wire/icmp.ts";
+import { IpProtocol } from "../wire/ipv4.ts";
+import { Counters } from "./counters.ts";
+import { Dispatcher } from "./dispatcher.ts";
+import { IPV4_PAYLOAD_OFFSET } from "./guest_tx.ts";
+import { FORBIDDEN_RETRY_MS, type HostPingSockets, ICMP_IDLE_MS, IcmpNat } from "./icmp_nat.ts";
+import { MemoryLink } from "./memory_link.ts";
+import { fragment, joinFragments } from "./testdata/fragments.ts";
+import {
+  ADDRESSES,
+  echoRequestFrame,
+  GUEST_IP,
+  GUEST_MAC,
+  ipv4Frame,
+} from "./testdata/guest_frames.ts";
+
+const REMOTE = 0xc6336402;
+
+class FakePing implements HostPingSockets {
+  next = 50;
+  open_ = new Set<number>();
+  sent: { handle: number; icmp: Uint8Array; address: number }[] = [];
+  openError = 0;
+  opens = 0;
+  open(): number {
+    this.opens++;
+    if (this.openError) return -this.openError;
+    const h = this.next++;
+    this.open_.add(h);
+    return h;
+  }
+  sendTo(handle: number, bytes: Uint8Array, offset: number, length: number, address: number) {
+    assert.ok(this.open_.has(handle));
+    this.sent.push({ handle, icmp: bytes.slice(offset, offset + length), address });
+    return length;
+  }
+  close(handle: number): void {
+    assert.ok(this.open_.delete(handle));
+  }
+}
+
+function setup(mtu = 1500) {
+  const counters = new Counters();
+  const link = new MemoryLink();
+  const host = new FakePing();
+  const warnings: string[] = [];
+  const forwarders: { icmp?: (f: Uint8Array, now: number) => void } = {};
+  const dispatcher = new Dispatcher(ADDRESSES, mtu, link, counters, forwarders);
+  const nat = new IcmpNat(ADDRESSES, dispatcher.tx, host, counters, (m) => warnings.push(m));
+  forwarders.icmp = (frame, now) => nat.fromGuest(frame, now);
+  /** What the kernel hands back on a ping socket: the reply with the socket's own identifier. */
+  const reply = (handle: number, src: number, request: Uint8Array, now = 0) => {
+    const icmp = request.slice();
+    icmp[0] = IcmpType.ECHO_REPLY;
+    icmp[4] = 0x99; // the socket's identifier, not the guest's
+    icmp[5] = 0x01;
+    icmp[2] = icmp[3] = 0;
+    const sum = internetChecksum(icmp, 0, icmp.length);
+    icmp[2] = sum >> 8;
+    icmp[3] = sum & 0xff;
+    dispatcher.tx.frame.set(icmp, IPV4_PAYLOAD_OFFSET);
+    nat.fromHost(handle, src, icmp.length, now);
+  };
+  return { nat, host, link, counters, dispatcher, warnings, reply };
+}
+
+Deno.test("IcmpNat sends echo requests through a ping socket per guest identifier", () => {
+  const { dispatcher, host, counters } = setup();
+  dispatcher.handleFrame(echoRequestFrame(REMOTE, 56, 0x1111, 1), 0);
+  dispatcher.handleFrame(echoRequestFrame(REMOTE, 56, 0x1111, 2), 1);
+  dispatcher.handleFrame(echoRequestFrame(0xcb007101, 56, 0x2222, 1), 2);
+  assert.deepEqual(host.sent.map((s) => [s.handle, s.address]), [
+    [50, REMOTE],
+    [50, REMOTE],
+    [51, 0xcb007101],
+  ]);
+  assert.equal(host.sent[0].icmp.length, 64);
+  assert.equal(host.sent[1].icmp[7], 2, "sequence passed unchanged");
+  assert.equal(counters.get("icmp.nat_echo_sent"), 3);
+});
+
+Deno.test("IcmpNat gives the reply the guest's identifier back, with sequence and data", () => {
+  const { dispatcher, host, link, reply } = setup();
+  const request = echoRequestFrame(REMOTE, 56, 0x1234, 7);
+  dispatcher.handleFrame(request, 0);
+  reply(50, REMOTE, host.sent[0].icmp);
+  const [frame] = link.take();
+  const v = new DataView(frame.buffer);
+  assert.deepEqual(frame.subarray(0, 6), GUEST_MAC);
+  assert.equal(v.getUint32(26), REMOTE);
+  assert.equal(v.getUint32(30), GUEST_IP);
+  assert.equal(frame[23], IpProtocol.ICMP);
+  assert.equal(frame[34], IcmpType.ECHO_REPLY);
+  assert.equal(v.getUint16(38), 0x1234);
+  assert.equal(v.getUint16(40), 7);
+  assert.deepEqual(frame.subarray(42), request.subarray(42));
+  assert.equal(internetChecksum(frame, 34, frame.length - 34), 0);
+  assert.equal(internetChecksum(frame, 14, 20), 0);
+});
+
+Deno.test("IcmpNat: a fragmented 4000-byte ping goes out whole, its reply comes back fragmented", () => {
+  const { dispatcher, host, link, reply } = setup();
+  const request = echoRequestFrame(REMOTE, 4000, 0x4444, 1);
+  request[20] = 0;
+  request[24] = request[25] = 0;
+  const sum = internetChecksum(request, 14, 20);
+  request[24] = sum >> 8;
+  request[25] = sum & 0xff;
+  for (const part of fragment(request, 1480)) dispatcher.handleFrame(part, 0);
+  assert.equal(host.sent[0].icmp.length, 4008);
+  reply(50, REMOTE, host.sent[0].icmp);
+  const frames = link.take();
+  assert.equal(frames.length, 3);
+  const whole = joinFragments(frames);
+  assert.equal(internetChecksum(whole, 34, whole.length - 34), 0);
+  assert.deepEqual(whole.subarray(42), request.subarray(42));
+});
+
+Deno.test("IcmpNat where ping sockets are forbidden: one warning, drops, retries later", () => {
+  const { dispatcher, host, link, counters, warnings } = setup();
+  host.openError = 13; // EACCES: ping_group_range
+  for (let i = 0; i < 5; i++) dispatcher.handleFrame(echoRequestFrame(REMOTE, 8, 1, i), i);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /ping_group_range/);
+  assert.equal(host.opens, 1, "no socket() per request while forbidden");
+  assert.equal(counters.get("icmp.nat_forbidden"), 5);
+  assert.equal(link.take().length, 0, "never a forged reply");
+  host.openError = 0;
+  dispatcher.handleFrame(echoRequestFrame(REMOTE, 8, 1, 9), FORBIDDEN_RETRY_MS);
+  assert.equal(host.sent.length, 1);
+  assert.equal(warnings.length, 1);
+});
+
+Deno.test("IcmpNat drops other ICMP types, bad checksums and truncated messages", () => {
+  const { dispatcher, host, counters } = setup();
+  const reply = echoRequestFrame(REMOTE, 8);
+  reply[34] = IcmpType.ECHO_REPLY;
+  reply[36] = reply[37] = 0;
+  const sum = internetChecksum(reply, 34, reply.length - 34);
+  reply[36] = sum >> 8;
+  reply[37] = sum & 0xff;
+  dispatcher.handleFrame(reply, 0);
+  const bad = echoRequestFrame(REMOTE, 8);
+  bad[40] ^= 1;
+  dispatcher.handleFrame(bad, 0);
+  dispatcher.handleFrame(ipv4Frame(new Uint8Array(4), IpProtocol.ICMP, GUEST_IP, REMOTE), 0);
+  assert.equal(host.sent.length, 0);
+  assert.equal(counters.get("icmp.nat_type_dropped"), 1);
+  assert.equal(counters.get("icmp.bad_checksum"), 1);
+  assert.equal(counters.get("icmp.truncated"), 1);
+});
+
+Deno.test("IcmpNat relays host unreachable for a request, quoting the guest's identifier", () => {
+  const { dispatcher, link, nat } = setup();
+  dispatcher.handleFrame(echoRequestFrame(REMOTE, 56, 0x5555, 3), 0);
+  nat.hostError(50, {
+    errno: 113,
+    fromIcmp: true,
+    icmpType: 3,
+    icmpCode: 1,
+    info: 0,
+    offender: 0xc6336401,
+    dst: REMOTE,
+    dstPort: 0,
+    payloadLength: 64,
+  }, 3);
+  const [frame] = link.take();
+  const v = new DataView(frame.buffer);
+  assert.equal(v.getUint32(26), 0xc6336401);
+  assert.equal(frame[34], 3);
+  assert.equal(frame[35], 1);
+  assert.equal(v.getUint32(42 + 16), REMOTE);
+  assert.equal(frame[62], IcmpType.ECHO_REQUEST);
+  assert.equal(v.getUint16(66), 0x5555);
+  assert.equal(v.getUint16(68), 3);
+  assert.equal(internetChecksum(frame, 34, frame.length - 34), 0);
+});
+
+Deno.test("IcmpNat closes idle ping sockets", () => {
+  const { dispatcher, host, nat } = setup();
+  dispatcher.handleFrame(echoRequestFrame(REMOTE, 8, 1, 1), 0);
+  nat.expire(ICMP_IDLE_MS - 1);
+  assert.equal(nat.flows, 1);
+  nat.expire(ICMP_IDLE_MS);
+  assert.equal(nat.flows, 0);
+  assert.equal(host.open_.size, 0);
+  assert.equal(ADDRESSES.gateway, 0x0a000202);
+});

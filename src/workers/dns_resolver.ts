@@ -1,0 +1,166 @@
+/**
+ * The DNS-resolver Worker: answers the guest's UDP queries to the DNS address by forwarding them
+ * to the host's nameservers (logic: src/dns/forwarder.ts). Query frames arrive through a
+ * FrameRing from the dispatcher, with one eventfd signal per batch; answers are written to the
+ * tap by this worker itself (tun writes are atomic per frame, so it shares the fd with the main
+ * thread), with the DNS address as source. It sleeps in epoll_wait on the signal eventfd, the stop
+ * eventfd and the upstream sockets, with the forwarder's next timer as the timeout.
+ *
+ * Messages: in, one {@link DnsResolverStart}; out, {@link DnsResolverEvent}s.
+ */
+/// <reference lib="deno.worker" />
+import { deriveAddresses } from "../config.ts";
+import { DnsAnswerTx } from "../dns/answer_tx.ts";
+import { DnsForwarder, type GuestEndpoint } from "../dns/forwarder.ts";
+import { RESOLV_CONF_PATH, ResolvConfWatcher } from "../dns/resolv_conf.ts";
+import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
+import { shimFiles } from "../ffi/files.ts";
+import { loadShim } from "../ffi/shim.ts";
+import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
+import { FrameRing } from "../ring/frame_ring.ts";
+import { Counters } from "../stack/counters.ts";
+import type { GuestLink } from "../stack/guest_link.ts";
+import { GuestTx } from "../stack/guest_tx.ts";
+import { parseIpv4 } from "../wire/address.ts";
+import { EthernetFrame } from "../wire/ethernet.ts";
+import { Ipv4Packet } from "../wire/ipv4.ts";
+import { UdpDatagram } from "../wire/udp.ts";
+
+/** The start message. */
+export interface DnsResolverStart {
+  /** Query frames from the dispatcher (this worker consumes). */
+  ring: SharedArrayBuffer;
+  /** An eventfd the dispatcher signals after pushing a batch of queries. */
+  signalFd: number;
+  /** An eventfd; readable means stop. */
+  stopFd: number;
+  /** The tap, for answers. */
+  tapFd: number;
+  mtu: number;
+  network: number;
+  prefix: number;
+  /** Counter table (Counters.BYTE_LENGTH bytes) this worker bumps; the main thread reads it. */
+  counters: SharedArrayBuffer;
+  /** `--outbound-addr` as an IPv4 literal. */
+  outboundAddr?: string;
+  /** resolv.conf to read; default /etc/resolv.conf. */
+  resolvConfPath?: string;
+}
+
+/** What the worker reports. */
+export type DnsResolverEvent =
+  | { kind: "started" }
+  | { kind: "error"; message: string }
+  | { kind: "stopped" };
+
+const STOP_TOKEN = 0xffffffff;
+const SIGNAL_TOKEN = 0xfffffffe;
+const MAX_EVENTS = 64;
+/** Longest sleep without a timer due: resolv.conf is still looked at on the next query. */
+const IDLE_WAIT_MS = 1000;
+/** Largest DNS message over UDP. */
+const MAX_MESSAGE = 65535;
+
+async function run(start: DnsResolverStart): Promise<void> {
+  const shim = await loadShim();
+  const ring = FrameRing.attach(start.ring);
+  const counters = new Counters(start.counters);
+  const addresses = deriveAddresses(start.network, start.prefix);
+  const link: GuestLink = {
+    sendFrame(frame: Uint8Array): void {
+      shim.shim_write(start.tapFd, frame, frame.length);
+    },
+  };
+  const tx = new GuestTx(link, start.mtu, addresses, counters);
+  const epoll = shim.shim_epoll_create();
+  if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
+  shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
+  shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.signalFd, EPOLLIN, SIGNAL_TOKEN);
+  const sockets = new UpstreamUdpSockets(
+    shim,
+    epoll,
+    start.outboundAddr ? parseIpv4(start.outboundAddr) ?? 0 : 0,
+  );
+  const watcher = new ResolvConfWatcher(shimFiles(shim), start.resolvConfPath ?? RESOLV_CONF_PATH);
+  const forwarder = new DnsForwarder(
+    (now) => watcher.current(now),
+    sockets,
+    new DnsAnswerTx(tx, addresses.dns, counters),
+    counters,
+  );
+  const eth = new EthernetFrame();
+  const ip = new Ipv4Packet();
+  const udp = new UdpDatagram();
+  const query = (frame: Uint8Array, now: number) => {
+    eth.wrap(frame);
+    ip.wrap(frame, eth.payloadOffset, eth.payloadLength);
+    if (eth.check() !== "ok" || ip.check() !== "ok") return;
+    udp.wrap(frame, ip.payloadOffset, ip.payloadLength);
+    if (udp.check() !== "ok") return;
+    const from: GuestEndpoint = {
+      mac: frame.subarray(eth.srcOffset, eth.srcOffset + 6),
+      ip: ip.src,
+      port: udp.srcPort,
+    };
+    forwarder.query(
+      from,
+      frame.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength),
+      now,
+    );
+  };
+  const events = new Uint32Array(2 * MAX_EVENTS);
+  const answer = new Uint8Array(MAX_MESSAGE);
+  self.postMessage({ kind: "started" } satisfies DnsResolverEvent);
+
+  let running = true;
+  while (running && !ring.closed) {
+    const before = performance.now();
+    const due = forwarder.nextDeadline - before;
+    const timeout = Math.max(0, Math.min(IDLE_WAIT_MS, Math.ceil(due)));
+    const n = shim.shim_epoll_wait(epoll, events, MAX_EVENTS, timeout);
+    if (n === -EINTR) continue;
+    if (n < 0) {
+      self.postMessage({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
+      break;
+    }
+    const now = performance.now();
+    for (let i = 0; i < n; i++) {
+      const token = events[2 * i + 1];
+      if (token === STOP_TOKEN) {
+        running = false;
+        break;
+      }
+      if (token === SIGNAL_TOKEN) {
+        shim.shim_eventfd_drain(start.signalFd);
+        ring.drain((frame) => query(frame, now));
+        continue;
+      }
+      const fd = token;
+      for (let budget = 0; budget < 64; budget++) {
+        const got = shim.shim_recv(fd, answer, answer.length, 0);
+        if (got === -EAGAIN) break;
+        if (got < 0) {
+          if (got === -EINTR) continue;
+          // ECONNREFUSED, EHOSTUNREACH...: the socket's pending error, once.
+          forwarder.socketError(fd, now);
+          break;
+        }
+        forwarder.answer(fd, answer.subarray(0, got), now);
+      }
+    }
+    forwarder.poll(performance.now());
+  }
+  forwarder.close();
+  sockets.closeAll();
+  shim.shim_close(epoll);
+  self.postMessage({ kind: "stopped" } satisfies DnsResolverEvent);
+  self.close();
+}
+
+self.onmessage = (event: MessageEvent<DnsResolverStart>) => {
+  run(event.data).catch((error) => {
+    self.postMessage({ kind: "error", message: String(error) } satisfies DnsResolverEvent);
+    self.postMessage({ kind: "stopped" } satisfies DnsResolverEvent);
+  });
+};
