@@ -24,6 +24,7 @@ export const SHUT_WR = 1;
 export const SHUT_RDWR = 2;
 export const MSG_PEEK = 2;
 export const MSG_DONTWAIT = 0x40;
+export const MSG_TRUNC = 0x20;
 export const EPOLLIN = 0x001;
 export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
