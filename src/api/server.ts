@@ -1,0 +1,422 @@
+/**
+ * The API socket: a unix stream socket at `--api-socket PATH`, served by the main thread's epoll
+ * loop with non-blocking FFI sockets, so it needs only --allow-ffi (Deno.listen would need read and
+ * write permission for the path) and never blocks the packet path.
+ *
+ * Theory of operation (reference §2 "Transport")
+ * - Start: a path of 108 bytes or more fails with slirp4netns's message; a stale socket at the path
+ *   is unlinked (slirp4netns unlinks whatever is there; we refuse to delete anything that is not a
+ *   socket), then bind and listen. Done before the ready-fd is written, so "ready" means accepting.
+ * - One request per connection. A client's bytes are read until the first complete JSON object or
+ *   array has arrived, or end of input, or `MAX_REQUEST_BYTES` (then "too large message"), or the
+ *   read deadline (then what arrived is the request, as slirp4netns takes whatever its one read
+ *   returned). Whatever follows the first value is never read as a request: two requests in one
+ *   connection run only the first, as with slirp4netns.
+ * - The reply goes out in one send (no trailing newline), then shutdown(SHUT_WR). The connection is
+ *   kept a short while to discard what the client still sends, so that a client writing more than
+ *   we read (`cat /dev/zero | ncat -U`) gets the reply instead of a reset, then closed.
+ * - Many clients at once: each is a small state machine; at most `MAX_API_CLIENTS` are served at a
+ *   time (4 KiB buffer each), the rest wait in the listen backlog. A stuck client holds its slot
+ *   only until its deadline.
+ * - close() on every orderly exit unlinks the path, if it is still our socket.
+ */
+import { EAGAIN, EINTR, ENOENT, errnoText } from "../ffi/errno.ts";
+import { cString, type Shim } from "../ffi/shim.ts";
+import {
+  AF_UNIX,
+  encodeSockaddrUn,
+  EPOLLIN,
+  EPOLLOUT,
+  EPOLLRDHUP,
+  SHUT_WR,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOCKADDR_UN_SIZE,
+  SUN_PATH_SIZE,
+} from "../ffi/sockaddr.ts";
+import { log, logEnabled } from "../log.ts";
+import { JsonFramer } from "./json.ts";
+import { errorReply, MAX_REQUEST_BYTES, TOO_LARGE_REPLY } from "./protocol.ts";
+import type { Readiness } from "./readiness.ts";
+
+/** Clients served at once; more wait in the listen backlog. */
+export const MAX_API_CLIENTS = 128;
+/** listen(2) backlog of the API socket (slirp4netns: 0). */
+export const API_BACKLOG = 128;
+/** Time a client has from connecting to delivering its request and taking the reply. */
+export const API_DEADLINE_MS = 5000;
+/** After the reply: how long, and how many bytes, the client's further input is discarded. */
+export const API_LINGER_MS = 1000;
+export const API_LINGER_BYTES = 1 << 20;
+
+const S_IFMT = 0o170000;
+const S_IFSOCK = 0o140000;
+
+/** A start-up failure of the API socket; the message is what slirp4netns prints. */
+export class ApiSocketError extends Error {
+  override name = "ApiSocketError";
+}
+
+/** How the server answers; the protocol and the forwards live behind it. */
+export interface ApiServerOptions {
+  /** Answers one request: the bytes of its first JSON value, or all that arrived. */
+  handle(request: Uint8Array): string;
+  /** Default `API_DEADLINE_MS`. */
+  deadlineMs?: number;
+  /** Default `API_LINGER_MS`. */
+  lingerMs?: number;
+  /** Default `MAX_API_CLIENTS`. */
+  maxClients?: number;
+}
+
+const encoder = new TextEncoder();
+const lossy = new TextDecoder();
+/** Where discarded input goes; one thread, one call at a time. */
+const discardBuffer = new Uint8Array(4096);
+
+/** The request as slirp4netns logs it, with control characters escaped (one log line). */
+function requestForLog(request: Uint8Array): string {
+  return lossy.decode(request).trimEnd().replace(
+    // deno-lint-ignore no-control-regex -- control characters are what this escapes
+    /[\x00-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/** lstat(2): [mode, dev, ino], or -errno. */
+function lstat(shim: Shim, path: string): bigint[] | number {
+  const out = new BigUint64Array(3);
+  const rc = shim.shim_lstat(cString(path), new Uint8Array(out.buffer));
+  return rc < 0 ? rc : [...out];
+}
+
+function isSocket(mode: bigint): boolean {
+  return (Number(mode) & S_IFMT) === S_IFSOCK;
+}
+
+/**
+ * The API socket server.
+ *
+ * @example
+ * ```ts
+ * import { loadShim } from "../ffi/shim.ts";
+ * import { Reactor } from "../host/reactor.ts";
+ * import { ApiServer } from "./server.ts";
+ * const shim = await loadShim();
+ * const reactor = Reactor.create(shim);
+ * const loop = reactor.run();
+ * const server = ApiServer.listen(shim, reactor, "/tmp/example-api.sock", {
+ *   handle: () => '{"entries":[]}',
+ * });
+ * // ... clients connect, each gets one reply ...
+ * server.close(); // also unlinks /tmp/example-api.sock
+ * await reactor.stop();
+ * await loop;
+ * ```
+ */
+export class ApiServer {
+  readonly path: string;
+  readonly #shim: Shim;
+  readonly #readiness: Readiness;
+  readonly #options: Required<ApiServerOptions>;
+  readonly #fd: number;
+  #token = -1;
+  /** dev and ino of the socket file we created, to unlink only our own. */
+  readonly #identity: bigint[];
+  readonly #clients = new Set<ApiClient>();
+  #accepting = true;
+  #closed = false;
+  readonly #peer = new Uint8Array(SOCKADDR_UN_SIZE);
+  readonly #peerLength = new Int32Array(1);
+  readonly #peerLengthBytes = new Uint8Array(this.#peerLength.buffer);
+  /** Requests answered so far (including error replies). */
+  answered = 0;
+
+  private constructor(
+    shim: Shim,
+    readiness: Readiness,
+    path: string,
+    fd: number,
+    identity: bigint[],
+    options: ApiServerOptions,
+  ) {
+    this.#shim = shim;
+    this.#readiness = readiness;
+    this.path = path;
+    this.#fd = fd;
+    this.#identity = identity;
+    this.#options = {
+      deadlineMs: API_DEADLINE_MS,
+      lingerMs: API_LINGER_MS,
+      maxClients: MAX_API_CLIENTS,
+      ...options,
+    };
+  }
+
+  /**
+   * Creates the socket at `path` and starts serving it on `readiness`. Throws `ApiSocketError`
+   * when it cannot: the caller prints the message and exits 1, as slirp4netns does.
+   */
+  static listen(
+    shim: Shim,
+    readiness: Readiness,
+    path: string,
+    options: ApiServerOptions,
+  ): ApiServer {
+    const sa = new Uint8Array(SOCKADDR_UN_SIZE);
+    const salen = encodeSockaddrUn(sa, path);
+    if (salen < 0) {
+      if (path.includes("\0")) throw new ApiSocketError("the API socket path contains a NUL byte");
+      throw new ApiSocketError(
+        `the specified API socket path is too long (>= ${SUN_PATH_SIZE})`,
+      );
+    }
+    const existing = lstat(shim, path);
+    if (typeof existing !== "number") {
+      if (!isSocket(existing[0])) {
+        throw new ApiSocketError(
+          `api_bindlisten: ${path} exists and is not a socket; not removing it`,
+        );
+      }
+      const removed = shim.shim_unlink(cString(path)); // avoid EADDRINUSE, as slirp4netns
+      if (removed < 0 && removed !== -ENOENT) {
+        throw new ApiSocketError(`api_bindlisten: unlink: ${errnoText(shim, -removed)}`);
+      }
+    }
+    const fd = shim.shim_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new ApiSocketError(`api_bindlisten: socket: ${errnoText(shim, -fd)}`);
+    const fail = (what: string, rc: number): never => {
+      shim.shim_close(fd);
+      throw new ApiSocketError(`api_bindlisten: ${what}: ${errnoText(shim, -rc)}`);
+    };
+    const bound = shim.shim_bind(fd, sa, salen);
+    if (bound < 0) fail("bind", bound);
+    const created = lstat(shim, path);
+    const identity = typeof created === "number" ? [] : created.slice(1);
+    const unlinkAndFail = (what: string, rc: number): never => {
+      shim.shim_unlink(cString(path));
+      return fail(what, rc);
+    };
+    const listening = shim.shim_listen(fd, API_BACKLOG);
+    if (listening < 0) unlinkAndFail("listen", listening);
+    const server = new ApiServer(shim, readiness, path, fd, identity, options);
+    const token = readiness.add(fd, EPOLLIN, () => server.#accept());
+    if (token < 0) unlinkAndFail("epoll", token);
+    server.#token = token;
+    return server;
+  }
+
+  /** Clients connected now. */
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  #accept(): void {
+    const shim = this.#shim;
+    while (!this.#closed) {
+      if (this.#clients.size >= this.#options.maxClients) {
+        this.#setAccepting(false);
+        return;
+      }
+      this.#peerLength[0] = this.#peer.length;
+      const fd = shim.shim_accept(this.#fd, this.#peer, this.#peerLengthBytes);
+      if (fd === -EAGAIN) return;
+      if (fd === -EINTR) continue;
+      if (fd < 0) {
+        log.warn(`api_handler: accept: ${errnoText(shim, -fd)}`);
+        return;
+      }
+      log.debug("apifd event");
+      const client = new ApiClient(this, fd);
+      const token = this.#readiness.add(fd, EPOLLIN | EPOLLRDHUP, (events) => client.ready(events));
+      if (token < 0) {
+        shim.shim_close(fd);
+        continue;
+      }
+      client.token = token;
+      this.#clients.add(client);
+      client.startTimer(this.#options.deadlineMs);
+    }
+  }
+
+  #setAccepting(on: boolean): void {
+    if (this.#accepting === on || this.#closed) return;
+    this.#accepting = on;
+    this.#readiness.modify(this.#token, this.#fd, on ? EPOLLIN : 0);
+  }
+
+  /** @internal */
+  get shim(): Shim {
+    return this.#shim;
+  }
+
+  /** @internal */
+  get options(): Required<ApiServerOptions> {
+    return this.#options;
+  }
+
+  /** @internal */
+  watch(client: ApiClient, events: number): void {
+    this.#readiness.modify(client.token, client.fd, events);
+  }
+
+  /** @internal Answers a request, never throwing. */
+  answer(request: Uint8Array): string {
+    this.answered++;
+    if (logEnabled("debug")) log.debug(`api_handler: got request: ${requestForLog(request)}`);
+    try {
+      return this.#options.handle(request);
+    } catch (error) {
+      log.error(`api_handler: ${error instanceof Error ? error.stack : error}`);
+      return errorReply("bad request: internal error");
+    }
+  }
+
+  /** @internal */
+  tooLarge(): string {
+    this.answered++;
+    log.debug(`api_handler: too large message (>= ${MAX_REQUEST_BYTES} bytes)`);
+    return TOO_LARGE_REPLY;
+  }
+
+  /** @internal */
+  release(client: ApiClient): void {
+    if (!this.#clients.delete(client)) return;
+    this.#readiness.remove(client.token, client.fd);
+    this.#shim.shim_close(client.fd);
+    this.#setAccepting(true);
+  }
+
+  /**
+   * Stops serving: closes the listening socket and every client, and unlinks the path if it is
+   * still the socket this server created. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    for (const client of [...this.#clients]) client.close();
+    this.#closed = true;
+    this.#readiness.remove(this.#token, this.#fd);
+    this.#shim.shim_close(this.#fd);
+    const now = lstat(this.#shim, this.path);
+    if (
+      typeof now !== "number" && isSocket(now[0]) && this.#identity.length === 2 &&
+      now[1] === this.#identity[0] && now[2] === this.#identity[1]
+    ) {
+      this.#shim.shim_unlink(cString(this.path));
+    }
+  }
+}
+
+/** One connection: reading its request, writing the reply, then discarding until it closes. */
+class ApiClient {
+  token = -1;
+  #phase: "reading" | "writing" | "lingering" | "closed" = "reading";
+  #buffer: Uint8Array | null = new Uint8Array(MAX_REQUEST_BYTES);
+  #length = 0;
+  readonly #framer = new JsonFramer();
+  #reply: Uint8Array | null = null;
+  #sent = 0;
+  #discarded = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly server: ApiServer, readonly fd: number) {}
+
+  startTimer(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#expired(), ms);
+  }
+
+  #expired(): void {
+    this.#timer = undefined;
+    if (this.#phase === "reading") {
+      // Like slirp4netns's single read: what arrived is the request.
+      this.#respond(this.server.answer(this.#buffer!.subarray(0, this.#length)));
+    } else {
+      this.close();
+    }
+  }
+
+  ready(_events: number): void {
+    switch (this.#phase) {
+      case "reading":
+        return this.#read();
+      case "writing":
+        return this.#write();
+      case "lingering":
+        return this.#discard();
+    }
+  }
+
+  #read(): void {
+    const shim = this.server.shim;
+    const buffer = this.#buffer!;
+    for (;;) {
+      const room = buffer.length - this.#length;
+      const n = shim.shim_recv(this.fd, buffer.subarray(this.#length), room, 0);
+      if (n === -EAGAIN) return;
+      if (n === -EINTR) continue;
+      if (n < 0) return this.close(); // ECONNRESET: nobody to answer
+      if (n === 0) {
+        // End of input: everything that came is the request (slirp4netns: an empty one is
+        // "cannot parse JSON" too).
+        return this.#respond(this.server.answer(buffer.subarray(0, this.#length)));
+      }
+      this.#length += n;
+      const end = this.#framer.scan(buffer, this.#length);
+      if (end >= 0 && end < MAX_REQUEST_BYTES) {
+        return this.#respond(this.server.answer(buffer.subarray(0, end)));
+      }
+      if (this.#length >= MAX_REQUEST_BYTES) return this.#respond(this.server.tooLarge());
+    }
+  }
+
+  #respond(reply: string): void {
+    this.#buffer = null;
+    this.#reply = encoder.encode(reply);
+    this.#phase = "writing";
+    this.#write();
+  }
+
+  #write(): void {
+    const shim = this.server.shim;
+    const reply = this.#reply!;
+    while (this.#sent < reply.length) {
+      // One send for the whole reply in practice (Podman reads it with a single read).
+      const n = shim.shim_send(this.fd, reply.subarray(this.#sent), reply.length - this.#sent, 0);
+      if (n === -EINTR) continue;
+      if (n === -EAGAIN) {
+        this.server.watch(this, EPOLLOUT);
+        return;
+      }
+      if (n < 0) return this.close(); // EPIPE: the client left
+      this.#sent += n;
+    }
+    this.#reply = null;
+    shim.shim_shutdown(this.fd, SHUT_WR);
+    this.#phase = "lingering";
+    this.server.watch(this, EPOLLIN | EPOLLRDHUP);
+    this.startTimer(this.server.options.lingerMs);
+    this.#discard();
+  }
+
+  #discard(): void {
+    const shim = this.server.shim;
+    for (;;) {
+      const n = shim.shim_recv(this.fd, discardBuffer, discardBuffer.length, 0);
+      if (n === -EAGAIN) return;
+      if (n === -EINTR) continue;
+      if (n <= 0) return this.close(); // end of input or error: done
+      this.#discarded += n;
+      if (this.#discarded >= API_LINGER_BYTES) return this.close();
+    }
+  }
+
+  close(): void {
+    if (this.#phase === "closed") return;
+    this.#phase = "closed";
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.server.release(this);
+  }
+}
