@@ -1461,7 +1461,10 @@ export class TcpRelay {
       // Probes stay frequent enough that a live guest is never silent for the user timeout.
       conn.backoff = Math.min(conn.backoff + 1, 16);
       const longest = Math.min(t.rtoMaxMs, t.userTimeoutMs / 3);
-      conn.rtxAt = now + Math.min(longest, conn.rtoBase * 2 ** conn.backoff);
+      conn.rtxAt = Math.min(
+        now + Math.min(longest, conn.rtoBase * 2 ** conn.backoff),
+        conn.lastGuestActivity + t.userTimeoutMs,
+      );
       return;
     }
     if (!outstanding) return;
@@ -1477,7 +1480,8 @@ export class TcpRelay {
     conn.sndNxt = conn.sndUna;
     conn.rttStart = -1;
     this.#trySend(conn, now);
-    if (conn.rtxAt === Infinity) conn.rtxAt = now + conn.rto;
+    // The next expiry, but never later than the user timeout, so that the abort is on time.
+    conn.rtxAt = Math.min(now + conn.rto, conn.progressAt + t.userTimeoutMs);
   }
 
   /** Keep-alive (RFC 9293 §3.8.4): a segment the guest must acknowledge; abort after the probes. */

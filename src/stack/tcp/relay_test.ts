@@ -623,6 +623,28 @@ Deno.test("ESTABLISHED: data unacknowledged for the user timeout aborts both way
   assert.equal(h.count("tcp.timeout"), 1);
 });
 
+Deno.test("ESTABLISHED: a guest that stops acknowledging is aborted at the user timeout", () => {
+  const h = new Harness();
+  const socket = h.establish({ mss: 1460, wscale: 7 }, { window: 500 });
+  socket.queue(pattern(3_000_000));
+  // The transfer runs for a while: the guest acknowledges everything it gets.
+  for (let i = 0; i < 20; i++) {
+    h.hostEvent(socket, HostEvent.READABLE);
+    let acked = 0;
+    for (const f of h.takeAll()) {
+      if ("seq" in f) acked = Math.max(acked, (f.seq - h.iss - 1 + f.payload.length) | 0);
+    }
+    h.send({ seq: GUEST_ISN + 1, ack: seqAdd(h.iss, 1 + acked), window: 500 });
+    h.advance(1);
+  }
+  // Then nothing: the RTO backs off, but the abort comes at the user timeout, not later.
+  h.advanceBy(TCP_DEFAULTS.userTimeoutMs - 500, 50);
+  assert.equal(state(h), "ESTABLISHED");
+  h.advanceBy(1000, 50);
+  assert.equal(state(h), "gone");
+  assert.equal(socket.closed, "reset");
+});
+
 Deno.test("ESTABLISHED: keep-alive probes an idle guest; an answer keeps the connection", () => {
   const h = new Harness();
   h.establish();

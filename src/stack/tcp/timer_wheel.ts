@@ -50,6 +50,7 @@ export class TimerWheel {
   /** The last tick whose slot has been processed. */
   #tick: number;
   #armed = 0;
+  readonly #due: TimerEntry[] = [];
 
   /** `now` is the clock at creation: deadlines before it fire on the first `advance`. */
   constructor(now: number, tickMs = 10, slots = 512) {
@@ -103,19 +104,26 @@ export class TimerWheel {
     // A long sleep visits each slot once at most.
     const first = Math.max(this.#tick + 1, last - this.#mask);
     this.#tick = last;
+    const due = this.#due;
     for (let tick = first; tick <= last; tick++) {
-      if (this.#armed === 0) return;
+      if (this.#armed === 0) break;
+      // Collect first, fire after: a callback may disarm or re-arm any entry.
       let entry = this.#heads[tick & this.#mask];
       while (entry !== null) {
         const next = entry.timerNext;
         if (entry.timerDeadline <= now) {
           this.#unlink(entry);
           entry.timerDeadline = Infinity;
-          fire(entry);
+          due.push(entry);
         }
         entry = next;
       }
     }
+    for (let i = 0; i < due.length; i++) {
+      // Re-armed by an earlier callback of this batch: its new deadline decides.
+      if (due[i].timerSlot < 0) fire(due[i]);
+    }
+    due.length = 0;
   }
 
   /**
