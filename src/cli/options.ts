@@ -98,7 +98,6 @@ export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [
   { option: "--enable-ipv6", isSet: (c) => c.enableIpv6 },
   { option: "--enable-sandbox", isSet: (c) => c.enableSandbox },
   { option: "--enable-seccomp", isSet: (c) => c.enableSeccomp },
-  { option: "--outbound-addr", isSet: (c) => c.outboundAddr !== undefined },
   { option: "--outbound-addr6", isSet: (c) => c.outboundAddr6 !== undefined },
 ];
 

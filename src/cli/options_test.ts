@@ -239,14 +239,6 @@ Deno.test("parseCommandLine() refuses the upstream tests of unsupported options,
     ),
   );
   deepStrictEqual(
-    exitOf("-c", "--outbound-addr=127.0.0.1", "1234", "tap11"),
-    failure(
-      "--outbound-addr: not supported yet",
-      false,
-      "WARNING: Support for --outbound-addr is experimental\n",
-    ),
-  );
-  deepStrictEqual(
     exitOf("--enable-sandbox", "--netns-type=path", "/proc/1234/ns/net", "tap11"),
     failure("--enable-sandbox: not supported yet", false),
   );
