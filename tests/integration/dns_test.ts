@@ -68,7 +68,7 @@ matrix(
 );
 
 matrix(
-  "DNS failover: a refusing and a silent first nameserver, and resolv.conf edits are followed",
+  "DNS failover: a refusing and a silent first nameserver, resolv.conf edits, an IPv6 nameserver",
   async (v) => {
     const side = await HostSide.create(v);
     const enter = (argv: string[]) => side.enter(argv);
@@ -98,6 +98,12 @@ matrix(
     await conf.set("nameserver 127.0.0.55\n");
     await new Promise((resolve) => setTimeout(resolve, RESOLV_RECHECK_WAIT_MS));
     assert.equal((await dig(guest, ["+short", "web.test"])).out.trim(), "198.51.100.20");
+
+    // An IPv6 nameserver (slirp4netns takes only IPv4 ones for 10.0.2.3).
+    await startDnsServer(v, { "web.test": "198.51.100.30" }, { enter, address: "::1" });
+    await conf.set("nameserver ::1\n");
+    await new Promise((resolve) => setTimeout(resolve, RESOLV_RECHECK_WAIT_MS));
+    assert.equal((await dig(guest, ["+short", "web.test"])).out.trim(), "198.51.100.30");
   },
 );
 

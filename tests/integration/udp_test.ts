@@ -95,3 +95,21 @@ matrix("--disable-host-loopback: UDP to 10.0.2.2 is refused, other hosts still w
   const toHost = await guest.shOk(SEND, ["198.51.100.2:7777", "still works"]);
   assert.equal(toHost.stdout.trim(), "still works");
 });
+
+matrix("--outbound-addr: UDP leaves from that address (slirp4netns binds only TCP)", async (v) => {
+  const side = await HostSide.create(v);
+  const host = await side.addTestHost(v, "198.51.100.1/24", "198.51.100.2/24");
+  await side.shOk("ip addr add 198.51.100.3/24 dev vt0");
+  // Replies with the address the datagram came from.
+  host.spawn(
+    v,
+    ["socat", "UDP4-RECVFROM:7777,bind=198.51.100.2,fork", "SYSTEM:echo $SOCAT_PEERADDR"],
+    "peer address echo",
+  );
+  const guest = await createNetns(v);
+  await side.startConfigured(v, guest, await privateResolvConf(v), [
+    "--outbound-addr=198.51.100.3",
+  ]);
+  const reply = await guest.shOk(SEND, ["198.51.100.2:7777", "who am i"]);
+  assert.equal(reply.stdout.trim(), "198.51.100.3");
+});
