@@ -126,6 +126,11 @@ const SYMBOLS = {
   shim_send_at: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   // int shim_recv_at(int fd, uint8_t *buf, int offset, int len)
   shim_recv_at: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // --- native/csum.c ---
+  // uint32_t shim_csum(const uint8_t *buf, int offset, int len, uint32_t initial)
+  shim_csum: { parameters: ["buffer", "i32", "i32", "u32"], result: "u32" },
+  // int shim_copy(uint8_t *dst, int dst_offset, const uint8_t *src, int src_offset, int len)
+  shim_copy: { parameters: ["buffer", "i32", "buffer", "i32", "i32"], result: "i32" },
   // --- native/udp_host.c ---
   // int shim_dgram_socket(int protocol, uint32_t bind_addr)
   shim_dgram_socket: { parameters: ["i32", "u32"], result: "i32" },

@@ -1,6 +1,6 @@
 /**
  * The main-thread side of the TCP connection-table Worker (src/workers/tcp_table.ts): the `tcp`
- * forwarder of the dispatcher copies each segment frame into a FrameRing and, once per drained
+ * forwarder of the dispatcher copies each segment frame into a FrameRing (FFI memcpy) and, once per drained
  * batch (a microtask queued by the batch's first frame runs after the dispatcher's synchronous
  * drain), signals the worker's eventfd if the worker sleeps; a busy worker finds the frames on
  * its next turn without a system call. The worker writes segments to the tap itself. Stopping is
@@ -84,11 +84,16 @@ export class TcpService {
       if (Atomics.load(control, TCP_CONTROL.SLEEPING) !== 0) shim.shim_eventfd_signal(signalFd);
     };
     this.tcp = (frame) => {
-      if (frame.length > MAX_SEGMENT_FRAME || !ring.push(frame)) {
+      const length = frame.length;
+      // reserve/commit with an FFI memcpy: TypedArray.set into a SharedArrayBuffer is slower.
+      const slot = length <= MAX_SEGMENT_FRAME ? ring.reserve(length) : null;
+      if (slot === null) {
         ring.countDrop();
         mainCounters.bump(C["tcp.ring_full"]);
         return;
       }
+      shim.shim_copy(slot, 0, frame, 0, length);
+      ring.commit(length);
       if (!this.#signalQueued) {
         this.#signalQueued = true;
         queueMicrotask(signal);

@@ -108,6 +108,7 @@ async function run(start: TcpTableStart): Promise<void> {
     }),
     now: performance.now(),
     warn: (message) => log.warn(message),
+    checksum: (bytes, offset, length, initial) => shim.shim_csum(bytes, offset, length, initial),
   });
   const events = new Uint32Array(2 * MAX_EVENTS);
   let now = performance.now();

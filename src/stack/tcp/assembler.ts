@@ -8,7 +8,7 @@
 import { seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.ts";
 
 /** Most disjoint out-of-order ranges kept per connection. */
-export const MAX_RANGES = 4;
+export const MAX_RANGES = 16;
 
 /**
  * Disjoint, sorted ranges `[start, end)` of sequence numbers.

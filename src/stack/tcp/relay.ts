@@ -6,6 +6,7 @@
  */
 
 import type { Addresses } from "../../config.ts";
+import { finishChecksum, pseudoHeaderSum, sumBytes } from "../../wire/checksum.ts";
 import { ETHERNET, ETHERNET_HEADER_LEN, MAC_LEN } from "../../wire/ethernet.ts";
 import { emitIcmpError, icmpQuoteLength, IcmpType, IcmpUnreachable } from "../../wire/icmp.ts";
 import { IpProtocol, Ipv4Packet } from "../../wire/ipv4.ts";
@@ -14,12 +15,13 @@ import {
   emitTcpMssOption,
   emitTcpWindowScaleOption,
   parseTcpOptions,
+  TCP,
   TCP_HEADER_LEN,
   TcpFlag,
   TcpOptions,
   TcpSegment,
 } from "../../wire/tcp.ts";
-import { copyBytes } from "../../wire/view.ts";
+import { copyBytes, writeU16 } from "../../wire/view.ts";
 import { C, type Counters } from "../counters.ts";
 import type { GuestLink } from "../guest_link.ts";
 import { GuestTx, IPV4_PAYLOAD_OFFSET } from "../guest_tx.ts";
@@ -41,6 +43,12 @@ export interface TcpTunables {
   /** Guest→host queue: data acknowledged to the guest, not yet written to the host. Also the
    * largest window advertised to the guest. */
   recvQueueLimit: number;
+  /**
+   * The window advertised to the guest is at most this many full segments, so that a burst of a
+   * whole window fits the guest's tap queue (txqueuelen 1000 by default): the tap drops what does
+   * not fit, and the guest then waits for its 200 ms retransmission timeout.
+   */
+  maxWindowSegments: number;
   /** First allocation of each queue; it doubles on demand up to its limit. */
   initialQueue: number;
   /** Queue memory all connections may hold beyond their first allocations. */
@@ -78,6 +86,7 @@ export const TCP_DEFAULTS: Readonly<TcpTunables> = Object.freeze({
   maxHalfOpen: 1024,
   sendQueueLimit: 2 << 20,
   recvQueueLimit: 2 << 20,
+  maxWindowSegments: 512,
   initialQueue: 32 << 10,
   queueBudget: 512 << 20,
   connectTimeoutMs: 30_000,
@@ -110,6 +119,11 @@ export interface TcpRelayOptions {
   random?: () => number;
   /** One line for conditions an operator must see (the table full); no-op by default. */
   warn?: (message: string) => void;
+  /**
+   * The one's complement sum (the contract of `sumBytes` in wire/checksum.ts, the default); the
+   * worker passes the shim's C version, several times faster on 64 KiB segments.
+   */
+  checksum?: (bytes: Uint8Array, offset: number, length: number, initial: number) => number;
   tunables?: Partial<TcpTunables>;
 }
 
@@ -229,6 +243,8 @@ export class TcpConnection implements TimerEntry {
   /** Right edge of the window last advertised (RFC 9293 §3.8.6.2.2: it never moves left). */
   advRight = 0;
   readonly recvQueue: ByteRing;
+  /** The largest window advertised: the queue limit, capped (see `maxWindowSegments`). */
+  recvWindowLimit = 0;
   readonly ooo = new Assembler();
   /** Whether the guest's FIN was seen (possibly ahead of missing data), and its sequence number. */
   guestFinSeen = false;
@@ -341,6 +357,7 @@ export class TcpRelay {
   readonly #route: (dst: number, port: number, now: number) => TcpRoute;
   readonly #random: () => number;
   readonly #warn: (message: string) => void;
+  readonly #sum: (bytes: Uint8Array, offset: number, length: number, initial: number) => number;
   readonly #wheel: TimerWheel;
   readonly #budget: ByteBudget;
   /** Our MSS: MTU − 40. */
@@ -363,7 +380,6 @@ export class TcpRelay {
   // Reused views: nothing is allocated per segment.
   readonly #ip = new Ipv4Packet();
   readonly #seg = new TcpSegment();
-  readonly #outSeg = new TcpSegment();
   readonly #options = new TcpOptions();
 
   constructor(options: TcpRelayOptions) {
@@ -375,6 +391,7 @@ export class TcpRelay {
     this.#route = options.route;
     this.#random = options.random ?? defaultRandom();
     this.#warn = options.warn ?? (() => {});
+    this.#sum = options.checksum ?? sumBytes;
     this.#wheel = new TimerWheel(options.now);
     this.#budget = new ByteBudget(this.tunables.queueBudget);
     this.#mss = options.mtu - 40;
@@ -430,7 +447,13 @@ export class TcpRelay {
     }
     const src = ip.src;
     const dst = ip.dst;
-    if (!seg.verifyChecksum(src, dst)) {
+    const sum = this.#sum(
+      frame,
+      seg.offset,
+      seg.length,
+      pseudoHeaderSum(src, dst, IpProtocol.TCP, seg.length),
+    );
+    if (finishChecksum(sum) !== 0) {
       counters.bump(C["tcp.bad_checksum"]);
       return;
     }
@@ -579,6 +602,11 @@ export class TcpRelay {
     conn.wscaleOk = options.windowScale >= 0;
     conn.sndShift = conn.wscaleOk ? options.windowScale : 0;
     conn.rcvShift = conn.wscaleOk ? this.#rcvShift : 0;
+    conn.recvWindowLimit = Math.min(
+      conn.recvQueue.limit,
+      this.tunables.maxWindowSegments * this.#mss,
+      conn.wscaleOk ? Infinity : 0xffff,
+    );
     // RFC 7323 §2.2: the window of a SYN is never scaled.
     conn.sndWnd = seg.window;
     conn.maxSndWnd = seg.window;
@@ -743,7 +771,7 @@ export class TcpRelay {
 
   /** How many bytes past RCV.NXT the guest may send: up to the queue limit from `hostSeq`. */
   #acceptWindow(conn: TcpConnection): number {
-    const limit = conn.wscaleOk ? conn.recvQueue.limit : Math.min(conn.recvQueue.limit, 0xffff);
+    const limit = conn.recvWindowLimit;
     return Math.max(0, limit - seqDiff(conn.rcvNxt, conn.hostSeq));
   }
 
@@ -1231,7 +1259,7 @@ export class TcpRelay {
 
   /** The window field for the next segment, moving the advertised right edge as it may. */
   #windowField(conn: TcpConnection, syn: boolean): number {
-    const limit = conn.wscaleOk ? conn.recvQueue.limit : Math.min(conn.recvQueue.limit, 0xffff);
+    const limit = conn.recvWindowLimit;
     const right = seqAdd(conn.hostSeq, limit);
     let edge = conn.advRight;
     // Receiver silly window avoidance (RFC 9293 §3.8.6.2.2): move the edge by at least
@@ -1264,7 +1292,7 @@ export class TcpRelay {
     const headerLength = TCP_HEADER_LEN + optionsLength;
     if (length > 0) conn.sendQueue.copyOut(dataOffset, frame, at + headerLength, length);
     const tcpLength = headerLength + length;
-    this.#outSeg.wrap(frame, at, tcpLength).fillChecksum(conn.peerAddr, conn.guestAddr);
+    this.#fillChecksum(frame, at, tcpLength, conn.peerAddr, conn.guestAddr);
     this.#tx.sendIpv4(
       conn.guestMac,
       0,
@@ -1275,6 +1303,13 @@ export class TcpRelay {
       0,
       tcpLength,
     );
+  }
+
+  /** Writes the TCP checksum of the segment at `at` (RFC 9293 §3.1, with the pseudo-header). */
+  #fillChecksum(frame: Uint8Array, at: number, length: number, src: number, dst: number): void {
+    writeU16(frame, at + TCP.CHECKSUM, 0);
+    const sum = this.#sum(frame, at, length, pseudoHeaderSum(src, dst, IpProtocol.TCP, length));
+    writeU16(frame, at + TCP.CHECKSUM, finishChecksum(sum));
   }
 
   /** A RST for a segment of no connection, addressed back to its sender. */
@@ -1289,7 +1324,7 @@ export class TcpRelay {
     const out = this.#tx.frame;
     const at = IPV4_PAYLOAD_OFFSET;
     emitTcpHeader(out, at, seg.dstPort, seg.srcPort, seq, ack, flags, 0, 0);
-    this.#outSeg.wrap(out, at, TCP_HEADER_LEN).fillChecksum(ip.dst, ip.src);
+    this.#fillChecksum(out, at, TCP_HEADER_LEN, ip.dst, ip.src);
     this.#counters.bump(C["tcp.rst_to_guest"]);
     this.#tx.sendIpv4(frame, ETHERNET.SRC, ip.dst, ip.src, IpProtocol.TCP, TTL, 0, TCP_HEADER_LEN);
   }

@@ -21,12 +21,15 @@ import {
   RST,
   SYN,
 } from "./_test_link.ts";
+import { MAX_RANGES } from "./assembler.ts";
 import { Errno, HostEvent } from "./host_sockets.ts";
 import { TCP_DEFAULTS, TcpState } from "./relay.ts";
 import { seqAdd } from "./seq.ts";
 
 const RCV_SHIFT = 6; // 2 MiB receive queue in 16 bits
-const FULL_WINDOW = TCP_DEFAULTS.recvQueueLimit >>> RCV_SHIFT;
+const FULL_WINDOW = Math.floor(
+  Math.min(TCP_DEFAULTS.recvQueueLimit, TCP_DEFAULTS.maxWindowSegments * MSS) / 2 ** RCV_SHIFT,
+);
 const text = (s: string) => new TextEncoder().encode(s);
 
 function state(h: Harness): string {
@@ -437,7 +440,7 @@ Deno.test("ESTABLISHED: more holes than the assembler holds drop the segment", (
   const h = new Harness();
   const socket = h.establish();
   const una = seqAdd(h.iss, 1);
-  for (let i = 1; i <= 5; i++) {
+  for (let i = 1; i <= MAX_RANGES + 1; i++) {
     h.send({ seq: GUEST_ISN + 1 + i * 100, ack: una, payload: pattern(10) });
     h.expect({ ack: GUEST_ISN + 1 });
   }
