@@ -117,31 +117,35 @@ async function testHost(v: Variant): Promise<{ veth: string; run: (argv: string[
   return { veth, run: enter };
 }
 
-matrix("TCP: 64 MiB each way through 10.0.2.2 arrive with the same sha256", async (v) => {
-  const blob = await randomFile(v, 64 << 20);
-  const ns = await createNetns(v);
-  const proc = await startConfigured(v, ns);
+for (const mtu of [1500, 65520]) {
+  matrix(
+    `TCP: 64 MiB each way through 10.0.2.2 arrive with the same sha256 (MTU ${mtu})`,
+    async (v) => {
+      const blob = await randomFile(v, 64 << 20);
+      const ns = await createNetns(v);
+      const proc = await startConfigured(v, ns, { args: [`--mtu=${mtu}`] });
 
-  const sink = await hostServer(v, ["sink-server", "127.0.0.1", "0"], { shell: "| sha256sum" });
-  const up = await ns.run([
-    "sh",
-    "-c",
-    `ncat -n --send-only 10.0.2.2 ${sink.port} < "$0"`,
-    blob.path,
-  ], { timeoutMs: 60_000 });
-  assert.ok(up.success, describeResult(up));
-  assert.equal((await finished(sink.proc)).split(" ")[0], blob.sha256, "guest → host");
+      const sink = await hostServer(v, ["sink-server", "127.0.0.1", "0"], { shell: "| sha256sum" });
+      const up = await ns.run(
+        ["sh", "-c", `ncat -n --send-only 10.0.2.2 ${sink.port} < "$0"`, blob.path],
+        { timeoutMs: 60_000 },
+      );
+      assert.ok(up.success, describeResult(up));
+      assert.equal((await finished(sink.proc)).split(" ")[0], blob.sha256, "guest → host");
 
-  const source = await hostServer(v, ["source-server", "127.0.0.1", "0", blob.path]);
-  const down = await ns.run(
-    ["sh", "-c", `ncat -n --recv-only 10.0.2.2 ${source.port} | sha256sum`],
-    { timeoutMs: 60_000 },
+      const source = await hostServer(v, ["source-server", "127.0.0.1", "0", blob.path]);
+      const down = await ns.run(
+        ["sh", "-c", `ncat -n --recv-only 10.0.2.2 ${source.port} | sha256sum`],
+        { timeoutMs: 60_000 },
+      );
+      assert.ok(down.success, describeResult(down));
+      assert.equal(down.stdout.split(" ")[0], blob.sha256, "host → guest");
+      assert.equal((await finished(source.proc)).trim(), `sent ${64 << 20}`);
+      assert.ok(proc.running, proc.describe());
+    },
+    { timeoutMs: 120_000 },
   );
-  assert.ok(down.success, describeResult(down));
-  assert.equal(down.stdout.split(" ")[0], blob.sha256, "host → guest");
-  assert.equal((await finished(source.proc)).trim(), `sent ${64 << 20}`);
-  assert.ok(proc.running, proc.describe());
-}, { timeoutMs: 120_000 });
+}
 
 matrix("TCP: 200 concurrent echo connections through 10.0.2.2 all arrive intact", async (v) => {
   const ns = await createNetns(v);

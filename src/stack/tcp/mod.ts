@@ -51,7 +51,7 @@
  *   synchronized state (challenge ACK), ACK (ACK of unsent data: ACK and drop; older than the
  *   largest window: challenge ACK; new data acknowledged frees the send queue; three duplicate
  *   ACKs go back to SND.UNA), window update (SND.WL1/WL2 rule), data, FIN. Out-of-order data is
- *   kept in the receive queue at its offset, up to 4 holes, and answered with an immediate
+ *   kept in the receive queue at its offset, up to 16 holes, and answered with an immediate
  *   duplicate ACK. No connection: RST as RFC 9293 §3.10.7.1 says; a SYN opens one.
  * - Host readable: read into the send queue while it has room; 0 is the host's EOF (our FIN
  *   follows the data). Host writable: write the receive queue. Host error: RST to the guest.
@@ -75,7 +75,9 @@
  *
  * ## Back-pressure and memory
  * Guest→host: the window advertised to the guest is the free room of the receive queue (at most
- * `recvQueueLimit`, 2 MiB), so when the host does not read, the queue fills and the guest's window
+ * `recvQueueLimit`, 2 MiB, and at most 512 full segments, so that a whole window sent at once fits
+ * the guest's 1000-frame tap queue: what does not fit is dropped by the tap, and the guest waits
+ * for its 200 ms RTO), so when the host does not read, the queue fills and the guest's window
  * closes; the right edge never moves left, and it opens by at least min(half the queue, one MSS)
  * (receiver SWS avoidance), with a window update once the guest was blocked. In-order segments of
  * 16 KiB or more go straight from the frame to an idle host socket. Host→guest: the send queue

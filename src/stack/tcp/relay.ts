@@ -885,10 +885,12 @@ export class TcpRelay {
           return;
         }
         conn.hostBlocked = true;
-        return this.#receiveData(conn, bytes, payloadOffset, seqAdd(seq, skip + sent), n - sent);
+        const rest = skip + sent;
+        this.#receiveData(conn, bytes, payloadOffset + rest, seqAdd(seq, rest), n - sent);
+        return;
       }
       if (sent !== -Errno.EAGAIN) {
-        this.#hostFailed(conn, -sent);
+        this.#hostFailed(conn);
         return;
       }
       conn.hostBlocked = true;
@@ -977,6 +979,7 @@ export class TcpRelay {
     conn.synQuote = null;
     conn.rtxAt = Infinity;
     conn.backoff = 0;
+    conn.rto = conn.rtoBase;
     this.#halfOpen--;
     if (this.#halfOpen < this.tunables.maxHalfOpen / 2) this.#halfOpenLogged = false;
     this.#counters.bump(C["tcp.established"]);
@@ -1063,7 +1066,7 @@ export class TcpRelay {
     if (events & HostEvent.ERROR) {
       const error = this.#sockets.connectResult(conn.handle);
       if (error !== 0) {
-        this.#hostFailed(conn, error);
+        this.#hostFailed(conn);
         return;
       }
     }
@@ -1116,7 +1119,7 @@ export class TcpRelay {
       } else if (n === -Errno.EAGAIN || n === -Errno.EINTR) {
         return;
       } else {
-        this.#hostFailed(conn, -n);
+        this.#hostFailed(conn);
         return;
       }
     }
@@ -1141,7 +1144,7 @@ export class TcpRelay {
         conn.hostBlocked = true;
         break;
       } else {
-        this.#hostFailed(conn, -n);
+        this.#hostFailed(conn);
         return;
       }
     }
@@ -1160,9 +1163,8 @@ export class TcpRelay {
   }
 
   /** The host socket failed (reset, broken pipe): the guest gets RST, the connection goes. */
-  #hostFailed(conn: TcpConnection, errno: number): void {
+  #hostFailed(conn: TcpConnection): void {
     this.#counters.bump(C["tcp.host_reset"]);
-    if (errno === Errno.EMFILE || errno === Errno.ENFILE) this.#fdLimitLogged = false;
     if (conn.state !== TcpState.CLOSED && conn.state !== TcpState.TIME_WAIT) {
       this.#counters.bump(C["tcp.rst_to_guest"]);
       this.#emit(conn, conn.sndNxt, TcpFlag.RST | TcpFlag.ACK, 0, 0);
@@ -1490,7 +1492,7 @@ export class TcpRelay {
       const dataEnd = seqAdd(conn.dataSeq, conn.sendQueue.length);
       if (seqLt(conn.sndNxt, dataEnd)) {
         this.#sendSegment(conn, conn.sndNxt, TcpFlag.ACK, 1, now);
-      } else {
+      } else if (conn.hostEof) {
         this.#sendSegment(conn, conn.sndNxt, TcpFlag.ACK | TcpFlag.FIN, 0, now);
       }
       // Probes stay frequent enough that a live guest is never silent for the user timeout.

@@ -354,6 +354,27 @@ Deno.test("ESTABLISHED: host data goes out in MSS segments within the guest's sc
   h.expectNothing();
 });
 
+Deno.test("ESTABLISHED: large in-order segments go straight to the host socket, in order", () => {
+  const h = new Harness({}, { mtu: 65520 });
+  const socket = h.establish({ mss: 65480, wscale: 7 });
+  const una = seqAdd(h.iss, 1);
+  const data = pattern(3 * 60_000, 11);
+  // The host takes 100 000 bytes, then nothing: the second segment is split between a direct
+  // send and the queue.
+  socket.sendRoom = 100_000;
+  for (let i = 0; i < 3; i++) {
+    h.send({
+      seq: GUEST_ISN + 1 + i * 60_000,
+      ack: una,
+      payload: data.subarray(i * 60_000, (i + 1) * 60_000),
+    });
+  }
+  assert.equal(socket.received.length, 100_000);
+  socket.sendRoom = Infinity;
+  h.hostEvent(socket, HostEvent.WRITABLE);
+  assert.deepEqual(Uint8Array.from(socket.received), data);
+});
+
 Deno.test("ESTABLISHED: acknowledged data leaves the send queue", () => {
   const h = new Harness();
   const socket = h.establish();
