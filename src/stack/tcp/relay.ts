@@ -696,7 +696,7 @@ export class TcpRelay {
       this.#established(conn);
       conn.sndWl1 = seq;
       conn.sndWl2 = ack;
-      conn.sndWnd = seg.window * 2 ** conn.sndShift;
+      conn.sndWnd = seg.window << conn.sndShift;
       conn.maxSndWnd = Math.max(conn.maxSndWnd, conn.sndWnd);
     }
     if (seqGt(ack, conn.sndMax)) {
@@ -712,7 +712,7 @@ export class TcpRelay {
       this.#challengeAck(conn, now);
       return;
     }
-    const scaledWindow = seg.window * 2 ** conn.sndShift;
+    const scaledWindow = seg.window << conn.sndShift;
     if (seqGt(ack, conn.sndUna)) {
       this.#acknowledge(conn, ack, now);
     } else if (
@@ -1272,7 +1272,7 @@ export class TcpRelay {
     if (seqLt(edge, conn.rcvNxt)) edge = conn.rcvNxt;
     const window = seqDiff(edge, conn.rcvNxt);
     const field = syn ? Math.min(window, 0xffff) : Math.min(window >>> conn.rcvShift, 0xffff);
-    const advertised = syn ? field : field * 2 ** conn.rcvShift;
+    const advertised = syn ? field : field << conn.rcvShift;
     const advertisedEdge = seqAdd(conn.rcvNxt, advertised);
     if (seqGt(advertisedEdge, conn.advRight)) conn.advRight = advertisedEdge;
     return field;
