@@ -53,6 +53,26 @@ export class PrivateNetns {
     v.defer(() => proc.stop());
     return proc;
   }
+
+  /**
+   * Starts a server like `spawn`, then waits until a socket of `protocol` is bound to `port` in
+   * the namespace, so that the first datagram or connection of a test cannot beat it.
+   */
+  async spawnServer(
+    v: Variant,
+    argv: string[],
+    name: string,
+    listening: { protocol: "udp" | "tcp"; port: number },
+  ): Promise<Proc> {
+    const proc = this.spawn(v, argv, name);
+    const flag = listening.protocol === "udp" ? "-Hlun" : "-Hltn";
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      const bound = await this.run(["ss", flag, `sport = :${listening.port}`]);
+      if (bound.stdout.trim() !== "") return proc;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`${name}: nothing bound to ${listening.protocol} port ${listening.port}`);
+  }
 }
 
 async function holdNetns(v: Variant, name: string): Promise<PrivateNetns> {

@@ -75,7 +75,12 @@ matrix(
     await startDnsServer(v, { "web.test": "198.51.100.10" }, { enter, address: "127.0.0.53" });
     await startDnsServer(v, { "web.test": "198.51.100.20" }, { enter, address: "127.0.0.55" });
     // 127.0.0.54 takes queries and never answers.
-    side.spawn(v, ["socat", "-u", "UDP4-RECV:53,bind=127.0.0.54", "/dev/null"], "silent DNS");
+    await side.spawnServer(
+      v,
+      ["socat", "-u", "UDP4-RECV:53,bind=127.0.0.54", "/dev/null"],
+      "silent DNS",
+      { protocol: "udp", port: 53 },
+    );
     // Nothing listens on 127.0.0.52: ICMP port unreachable, ECONNREFUSED on the upstream socket.
     const conf = await resolvConf(v, "nameserver 127.0.0.52\nnameserver 127.0.0.53\n");
     const guest = await createNetns(v);

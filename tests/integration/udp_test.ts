@@ -24,6 +24,8 @@ const echo = (address: string, port: number) => [
   "EXEC:cat",
 ];
 
+const UDP_7777 = { protocol: "udp", port: 7777 } as const;
+
 /** Sends "$2" to UDP "$1" and prints the reply. */
 const SEND = 'echo "$2" | socat -T 2 - "UDP4:$1"';
 /** Sends N random bytes to UDP "$1" and checks that the same bytes come back. */
@@ -35,8 +37,8 @@ matrix(
   async (v) => {
     const side = await HostSide.create(v);
     const host = await side.addTestHost(v, "198.51.100.1/24", "198.51.100.2/24");
-    side.spawn(v, echo("127.0.0.1", 7777), "echo on the host's loopback");
-    host.spawn(v, echo("198.51.100.2", 7777), "echo on the test host");
+    await side.spawnServer(v, echo("127.0.0.1", 7777), "echo on the host's loopback", UDP_7777);
+    await host.spawnServer(v, echo("198.51.100.2", 7777), "echo on the test host", UDP_7777);
     const guest = await createNetns(v);
     const proc = await side.startConfigured(v, guest, await privateResolvConf(v));
 
@@ -76,8 +78,8 @@ matrix("UDP to a closed port fails at once: ICMP port unreachable reaches the gu
 matrix("--disable-host-loopback: UDP to 10.0.2.2 is refused, other hosts still work", async (v) => {
   const side = await HostSide.create(v);
   const host = await side.addTestHost(v, "198.51.100.1/24", "198.51.100.2/24");
-  side.spawn(v, echo("127.0.0.1", 7777), "echo on the host's loopback");
-  host.spawn(v, echo("198.51.100.2", 7777), "echo on the test host");
+  await side.spawnServer(v, echo("127.0.0.1", 7777), "echo on the host's loopback", UDP_7777);
+  await host.spawnServer(v, echo("198.51.100.2", 7777), "echo on the test host", UDP_7777);
   const guest = await createNetns(v);
   await side.startConfigured(v, guest, await privateResolvConf(v), ["--disable-host-loopback"]);
   // libslirp answers with ICMP net unreachable, a soft error a UDP socket does not report:
@@ -101,10 +103,11 @@ matrix("--outbound-addr: UDP leaves from that address (slirp4netns binds only TC
   const host = await side.addTestHost(v, "198.51.100.1/24", "198.51.100.2/24");
   await side.shOk("ip addr add 198.51.100.3/24 dev vt0");
   // Replies with the address the datagram came from.
-  host.spawn(
+  await host.spawnServer(
     v,
     ["socat", "UDP4-RECVFROM:7777,bind=198.51.100.2,fork", "SYSTEM:echo $SOCAT_PEERADDR"],
     "peer address echo",
+    UDP_7777,
   );
   const guest = await createNetns(v);
   await side.startConfigured(v, guest, await privateResolvConf(v), [
