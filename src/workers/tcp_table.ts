@@ -16,6 +16,7 @@ import { EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { FfiTcpSockets } from "../host/tcp_sockets.ts";
 import { log, type LogLevel, setLogLevel } from "../log.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
@@ -25,16 +26,13 @@ import { tcpRoutes } from "../stack/tcp/routes.ts";
 import { TcpRelay } from "../stack/tcp/relay.ts";
 import { parseIpv4 } from "../wire/address.ts";
 
-/** The start message. */
-export interface TcpTableStart {
-  /** Segment frames from the dispatcher (this worker consumes). */
-  ring: SharedArrayBuffer;
+/**
+ * The start message: the ring of segment frames and the two eventfds (the dispatcher signals
+ * `signalFd` after pushing a batch while this worker sleeps), and the rest.
+ */
+export interface TcpTableStart extends RingWorkerChannel {
   /** `Int32Array` words, see {@link TCP_CONTROL}. */
   control: SharedArrayBuffer;
-  /** An eventfd the dispatcher signals after pushing a batch while this worker sleeps. */
-  signalFd: number;
-  /** An eventfd; readable means stop. */
-  stopFd: number;
   /** The tap, for segments to the guest. */
   tapFd: number;
   mtu: number;
@@ -52,10 +50,7 @@ export interface TcpTableStart {
 }
 
 /** What the worker reports. */
-export type TcpTableEvent =
-  | { kind: "started" }
-  | { kind: "error"; message: string }
-  | { kind: "stopped" };
+export type TcpTableEvent = RingWorkerEvent;
 
 /** Word indices of the control buffer. */
 export const TCP_CONTROL = {

@@ -47,6 +47,23 @@ async function guestTool(ns: Netns, args: string[], timeoutMs = 60_000) {
   return await ns.run([tool, ...args], { timeoutMs });
 }
 
+/**
+ * Runs `tcp_tool echo-client` in the guest: `conns` concurrent connections to `address:port`,
+ * `bytes` each way, each shutting its write side after sending; asserts every byte came back.
+ */
+async function echoThrough(
+  ns: Netns,
+  address: string,
+  port: number,
+  conns: number,
+  bytes: number,
+): Promise<void> {
+  const args = ["echo-client", address, String(port), String(conns), String(bytes)];
+  const result = await guestTool(ns, args);
+  assert.ok(result.success, describeResult(result));
+  assert.equal(result.stdout.trim(), `ok ${conns}`);
+}
+
 /** Waits for a server process to exit and returns its stdout. */
 async function finished(proc: Proc, timeoutMs = 30_000): Promise<string> {
   const status = await proc.waitExit(timeoutMs);
@@ -151,15 +168,7 @@ matrix("TCP: 200 concurrent echo connections through 10.0.2.2 all arrive intact"
   const ns = await createNetns(v);
   const proc = await startConfigured(v, ns);
   const echo = await hostServer(v, ["echo-server", "127.0.0.1", "0"]);
-  const result = await guestTool(ns, [
-    "echo-client",
-    "10.0.2.2",
-    String(echo.port),
-    "200",
-    "65536",
-  ]);
-  assert.ok(result.success, describeResult(result));
-  assert.equal(result.stdout.trim(), "ok 200");
+  await echoThrough(ns, "10.0.2.2", echo.port, 200, 65536);
   await noSocketLeft(proc, echo.port, 10_000);
 }, { timeoutMs: 90_000 });
 
@@ -176,15 +185,7 @@ matrix(
     });
     v.defer(() => echo.stop());
     const port = Number((await echo.waitOutput("stderr", /listening (\d+)/, 10_000)).split(" ")[1]);
-    const result = await guestTool(ns, [
-      "echo-client",
-      TEST_NET_PEER,
-      String(port),
-      "4",
-      "1000000",
-    ]);
-    assert.ok(result.success, describeResult(result));
-    assert.equal(result.stdout.trim(), "ok 4");
+    await echoThrough(ns, TEST_NET_PEER, port, 4, 1_000_000);
   },
 );
 
@@ -195,15 +196,7 @@ matrix(
     await startConfigured(v, ns);
     const echo = await hostServer(v, ["echo-server", "127.0.0.1", "0"]);
     // echo-client shuts its write side after sending, then reads the whole echo to EOF.
-    const result = await guestTool(ns, [
-      "echo-client",
-      "10.0.2.2",
-      String(echo.port),
-      "1",
-      "3000000",
-    ]);
-    assert.ok(result.success, describeResult(result));
-    assert.equal(result.stdout.trim(), "ok 1");
+    await echoThrough(ns, "10.0.2.2", echo.port, 1, 3_000_000);
   },
 );
 
