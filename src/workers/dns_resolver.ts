@@ -17,6 +17,7 @@ import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
 import { Counters } from "../stack/counters.ts";
@@ -27,14 +28,8 @@ import { EthernetFrame } from "../wire/ethernet.ts";
 import { Ipv4Packet } from "../wire/ipv4.ts";
 import { UdpDatagram } from "../wire/udp.ts";
 
-/** The start message. */
-export interface DnsResolverStart {
-  /** Query frames from the dispatcher (this worker consumes). */
-  ring: SharedArrayBuffer;
-  /** An eventfd the dispatcher signals after pushing a batch of queries. */
-  signalFd: number;
-  /** An eventfd; readable means stop. */
-  stopFd: number;
+/** The start message: the ring of query frames and its eventfds, and the rest. */
+export interface DnsResolverStart extends RingWorkerChannel {
   /** The tap, for answers. */
   tapFd: number;
   mtu: number;
@@ -49,10 +44,7 @@ export interface DnsResolverStart {
 }
 
 /** What the worker reports. */
-export type DnsResolverEvent =
-  | { kind: "started" }
-  | { kind: "error"; message: string }
-  | { kind: "stopped" };
+export type DnsResolverEvent = RingWorkerEvent;
 
 const STOP_TOKEN = 0xffffffff;
 const SIGNAL_TOKEN = 0xfffffffe;
