@@ -12,6 +12,7 @@ import { cString, loadShim, type Shim } from "./src/ffi/shim.ts";
 import { openTap } from "./src/link/open_tap.ts";
 import { log, setLogLevel, writeStderrLine } from "./src/log.ts";
 import { Network } from "./src/network.ts";
+import { ApiSocketError } from "./src/api/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -81,6 +82,16 @@ async function run(shim: Shim, config: Config): Promise<number> {
   bannerLines(config).forEach(writeStdoutLine);
 
   const network = await Network.start(config, tap.fd);
+  if (config.apiSocket !== undefined) {
+    try {
+      network.openApi(config.apiSocket);
+    } catch (error) {
+      if (!(error instanceof ApiSocketError)) throw error;
+      writeStderrLine(error.message);
+      await network.stop();
+      return 1;
+    }
+  }
   const stopped = new Promise<string>((resolve) => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       Deno.addSignalListener(signal, () => resolve(`${signal} received`));

@@ -20,13 +20,13 @@ const ROOT = Deno.uid() === 0;
 
 interface Implementation {
   name: string;
-  argv: (mtu: number, pid: number) => string[];
+  argv: (mtu: number, pid: number, apiSocket: string) => string[];
 }
 
 const IMPLEMENTATIONS: Implementation[] = [
   {
     name: "ours",
-    argv: (mtu, pid) => [
+    argv: (mtu, pid, apiSocket) => [
       Deno.execPath(),
       "run",
       "--allow-ffi",
@@ -35,13 +35,21 @@ const IMPLEMENTATIONS: Implementation[] = [
       `${REPO}/cli.ts`,
       "-c",
       `--mtu=${mtu}`,
+      `--api-socket=${apiSocket}`,
       String(pid),
       "tap0",
     ],
   },
   ...(SLIRP4NETNS === "" ? [] : [{
     name: "slirp4netns",
-    argv: (mtu: number, pid: number) => [SLIRP4NETNS, "-c", `--mtu=${mtu}`, String(pid), "tap0"],
+    argv: (mtu: number, pid: number, apiSocket: string) => [
+      SLIRP4NETNS,
+      "-c",
+      `--mtu=${mtu}`,
+      `--api-socket=${apiSocket}`,
+      String(pid),
+      "tap0",
+    ],
   }]),
 ];
 
@@ -114,16 +122,77 @@ interface Running {
   impl: Implementation;
   enter: string[];
   processes: Deno.ChildProcess[];
+  apiSocket: string;
 }
 
 async function startNetwork(impl: Implementation, mtu: number): Promise<Running> {
   const ns = await makeNetns();
-  const command = spawn(impl.argv(mtu, ns.pid));
+  const apiSocket = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-${mtu}.sock`;
+  await output(["rm", "-f", apiSocket]);
+  const command = spawn(impl.argv(mtu, ns.pid, apiSocket));
   await waitUntil(`${impl.name} to bring up the network`, async () => {
     return (await output([...ns.enter, "ping", "-n", "-q", "-c", "1", "-W", "1", "10.0.2.2"], 5000))
       .ok;
   }, 30_000);
-  return { impl, enter: ns.enter, processes: [command, ns.holder] };
+  return { impl, enter: ns.enter, processes: [command, ns.holder], apiSocket };
+}
+
+/** What is measured: through 10.0.2.2 either way, or into the namespace through a forward. */
+type Direction = "namespace→host" | "host→namespace" | "host→namespace, forward";
+const DIRECTIONS: Direction[] = ["namespace→host", "host→namespace", "host→namespace, forward"];
+
+/**
+ * One iperf3 run through an API port forward (slirp4netns's benchmark-iperf3-reverse.sh):
+ * `iperf3 -s` on 10.0.2.100 in the namespace, add_hostfwd PORT→PORT, `iperf3 -c 127.0.0.1`
+ * on the host. Returns the receiver's rate in Gbit/s.
+ */
+async function iperfForward(running: Running, port: number): Promise<number> {
+  const server = spawn([
+    ...running.enter,
+    "iperf3",
+    "-s",
+    "-1",
+    "-B",
+    "10.0.2.100",
+    "-p",
+    `${port}`,
+  ]);
+  try {
+    await waitUntil(
+      "iperf3 -s in the namespace",
+      async () =>
+        (await output([...running.enter, "ss", "-ltnH"])).out.includes(`10.0.2.100:${port} `),
+      5000,
+    );
+    const request = JSON.stringify({
+      execute: "add_hostfwd",
+      arguments: { proto: "tcp", host_addr: "127.0.0.1", host_port: port, guest_port: port },
+    });
+    const added = await output([
+      "sh",
+      "-c",
+      'echo "$1" | ncat -U "$0"',
+      running.apiSocket,
+      request,
+    ]);
+    if (!added.out.includes('"return"')) throw new Error(`add_hostfwd: ${added.out}`);
+    const client = await output([
+      "iperf3",
+      "-c",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-t",
+      String(SECONDS),
+      "-J",
+    ], (SECONDS + 30) * 1000);
+    const json = client.out.slice(client.out.indexOf("{"));
+    const result = JSON.parse(json);
+    if (result.error) throw new Error(`iperf3: ${result.error}`);
+    return result.end.sum_received.bits_per_second / 1e9;
+  } finally {
+    await stop(server);
+  }
 }
 
 /** One iperf3 run; returns the receiver's rate in Gbit/s. */
@@ -180,18 +249,22 @@ async function main(): Promise<void> {
     const networks: Running[] = [];
     try {
       for (const impl of IMPLEMENTATIONS) networks.push(await startNetwork(impl, mtu));
-      for (const reverse of [false, true]) {
+      for (const direction of DIRECTIONS) {
         const samples = networks.map(() => [] as number[]);
         for (let run = 0; run < RUNS; run++) {
           for (let i = 0; i < networks.length; i++) {
-            samples[i].push(await iperf(networks[i], port++, reverse));
+            samples[i].push(
+              direction === "host→namespace, forward"
+                ? await iperfForward(networks[i], port++)
+                : await iperf(networks[i], port++, direction === "host→namespace"),
+            );
           }
         }
         const medians = samples.map(median);
         const ratio = medians.length > 1 ? `${(medians[0] / medians[1]).toFixed(2)}x` : "-";
         const row = [
           String(mtu),
-          reverse ? "host→namespace" : "namespace→host",
+          direction,
           ...medians.map((m) => m.toFixed(2)),
           ratio,
         ];
@@ -203,7 +276,10 @@ async function main(): Promise<void> {
         );
       }
     } finally {
-      for (const network of networks) for (const p of network.processes) await stop(p);
+      for (const network of networks) {
+        for (const p of network.processes) await stop(p);
+        await output(["rm", "-f", network.apiSocket]);
+      }
     }
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));

@@ -17,6 +17,8 @@ import { type DatagramServices, startDatagramServices } from "./host/datagram_se
 import type { GuestLink } from "./stack/guest_link.ts";
 import type { TapReaderEvent, TapReaderStart } from "./workers/tap_reader.ts";
 import { TcpService } from "./host/tcp_service.ts";
+import { ApiService, HostForwards } from "./api/mod.ts";
+import { PortForwardSink } from "./host/port_forwards.ts";
 
 /** Bytes of ring between the tap reader and the stack: room for 64 frames of 64 KiB. */
 const RX_RING_BYTES = 4 * 1024 * 1024;
@@ -54,6 +56,9 @@ export class Network {
   readonly #reader: Worker;
   readonly #readerStopped: Promise<void>;
   readonly #consumer: Promise<void>;
+  readonly #dispatcher: Dispatcher;
+  #api: ApiService | null = null;
+  #forwardSink: PortForwardSink | null = null;
   #stopping: Promise<void> | undefined;
 
   private constructor(shim: Shim, config: Config, tapFd: number, stopFd: number) {
@@ -65,6 +70,7 @@ export class Network {
     const link = new TapWriter(shim, tapFd);
     const forwarders: Ipv4Forwarders = {};
     const dispatcher = new Dispatcher(this.addresses, config.mtu, link, this.counters, forwarders);
+    this.#dispatcher = dispatcher;
     this.datagrams = startDatagramServices({
       shim,
       config,
@@ -114,6 +120,46 @@ export class Network {
     return new Network(shim, config, tapFd, stopFd);
   }
 
+  /**
+   * Opens the API socket at `path` (`--api-socket`) with port forwards into this network. Throws
+   * `ApiSocketError` (slirp4netns's message) when the socket cannot be created. Closed by `stop`.
+   */
+  openApi(path: string): ApiService {
+    if (this.#api !== null) throw new Error("The API socket is already open");
+    const shim = this.#shim;
+    const dispatcher = this.#dispatcher;
+    const nat = this.datagrams.nat;
+    const sink = new PortForwardSink({
+      shim,
+      neighbors: dispatcher.neighbors,
+      requestMac: (ip) => dispatcher.requestMac(ip),
+      tcp: this.tcp,
+      udpNat: nat.udpNat,
+      frame: dispatcher.tx.frame,
+      counters: this.counters,
+    });
+    const listeners = new HostForwards(shim, nat.reactor, sink, {
+      gateway: this.addresses.gateway,
+      dhcpStart: this.addresses.dhcpStart,
+    });
+    let api: ApiService;
+    try {
+      api = ApiService.start(shim, nat.reactor, {
+        path,
+        recommendedGuest: this.addresses.guest,
+        listeners,
+      });
+    } catch (error) {
+      sink.close();
+      throw error;
+    }
+    nat.udpNat.forwardFlow = (guestAddr, guestPort, dstAddr, dstPort, now) =>
+      listeners.flowForGuestReply(guestAddr, guestPort, dstAddr, dstPort, now);
+    this.#api = api;
+    this.#forwardSink = sink;
+    return api;
+  }
+
   async #consume(dispatcher: Dispatcher): Promise<void> {
     const ring = this.#ring;
     while (!ring.closed) {
@@ -139,6 +185,10 @@ export class Network {
   }
 
   async #stop(): Promise<void> {
+    // The API first: its socket is unlinked and no forward accepts any more.
+    this.#api?.close();
+    this.#forwardSink?.close();
+    this.datagrams.nat.udpNat.forwardFlow = null;
     this.#shim.shim_write(this.#stopFd, new BigUint64Array([1n]), 8);
     this.#ring.close();
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -110,6 +110,11 @@ export class DatagramNat {
     return new DatagramNat(options);
   }
 
+  /** The main thread's epoll loop (the API socket and port forward listeners share it). */
+  get reactor(): Reactor {
+    return this.#reactor;
+  }
+
   /** Host sockets open now (UDP flows and ping sockets). */
   get sockets(): number {
     return this.#udpSockets.size + this.#pingSockets.size;

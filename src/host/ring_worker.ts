@@ -62,8 +62,8 @@ const STOP_TIMEOUT_MS = 2000;
  * ```
  */
 export class RingWorker {
-  /** Copies one frame into the ring; the forwarder for the dispatcher. */
-  readonly forward: (frame: Uint8Array, now: number) => void;
+  /** Copies one frame into the ring (false: dropped, the ring is full); the dispatcher's forwarder. */
+  readonly forward: (frame: Uint8Array, now: number) => boolean;
   /** Resolves when the worker has started (or failed to). */
   readonly started: Promise<void>;
   readonly #shim: Shim;
@@ -95,7 +95,7 @@ export class RingWorker {
       if (slot === null) {
         ring.countDrop();
         dropped();
-        return;
+        return false;
       }
       shim.shim_copy(slot, 0, frame, 0, length);
       ring.commit(length);
@@ -103,6 +103,7 @@ export class RingWorker {
         this.#signalQueued = true;
         queueMicrotask(signal);
       }
+      return true;
     };
 
     this.#worker = new Worker(options.url.href, { type: "module" });

@@ -10,7 +10,8 @@ import type { Config } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
 import { LEVELS, log, logEnabled } from "../log.ts";
 import { C, Counters } from "../stack/counters.ts";
-import { TCP_CONTROL, type TcpTableStart } from "../workers/tcp_table.ts";
+import { FORWARD_RECORD, TCP_CONTROL, type TcpTableStart } from "../workers/tcp_table.ts";
+import { copyBytes, writeU16, writeU32 } from "../wire/view.ts";
 import { RingWorker } from "./ring_worker.ts";
 
 /**
@@ -56,6 +57,7 @@ export class TcpService {
   /** Resolves when the worker has started (or failed to). */
   readonly started: Promise<void>;
   readonly #worker: RingWorker;
+  readonly #record = new Uint8Array(FORWARD_RECORD.LENGTH);
 
   private constructor(options: TcpServiceOptions) {
     const { shim, config } = options;
@@ -101,6 +103,32 @@ export class TcpService {
       log.warn(`TCP: the open file limit is ${limit}: at most about that many connections`);
     }
     return new TcpService(options);
+  }
+
+  /**
+   * Hands a port forward's accepted client to the worker, which opens the connection to
+   * `guestAddr:guestPort` from `peerAddr:peerPort` (the guest's view of the client) at the MAC
+   * `mac[macOffset..]` (see `TcpRelay.openToGuest`). The worker owns `fd` once this returns
+   * true; false (the ring is full) leaves it with the caller.
+   */
+  openToGuest(
+    fd: number,
+    peerAddr: number,
+    peerPort: number,
+    guestAddr: number,
+    guestPort: number,
+    mac: Uint8Array,
+    macOffset: number,
+  ): boolean {
+    const record = this.#record;
+    writeU16(record, 12, FORWARD_RECORD.ETHERTYPE);
+    writeU32(record, FORWARD_RECORD.FD, fd);
+    writeU32(record, FORWARD_RECORD.PEER_ADDR, peerAddr);
+    writeU16(record, FORWARD_RECORD.PEER_PORT, peerPort);
+    writeU32(record, FORWARD_RECORD.GUEST_ADDR, guestAddr);
+    writeU16(record, FORWARD_RECORD.GUEST_PORT, guestPort);
+    copyBytes(record, FORWARD_RECORD.GUEST_MAC, mac, macOffset, 6);
+    return this.#worker.forward(record, 0);
   }
 
   /** Stops the worker (its connections are reset) and closes the eventfds (not the tap). */

@@ -62,6 +62,10 @@ export class FfiTcpSockets implements HostSockets {
     return fd;
   }
 
+  adopt(handle: number): void {
+    this.#open.add(handle);
+  }
+
   connectResult(handle: number): number {
     const error = this.#shim.shim_getsockopt_int(handle, SOL_SOCKET, SO_ERROR);
     return error < 0 ? -error : error;

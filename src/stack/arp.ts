@@ -8,12 +8,16 @@
 import type { Addresses } from "../config.ts";
 import { ARP_LEN, ArpOp, type ArpPacket, emitArp } from "../wire/arp.ts";
 import {
+  BROADCAST_MAC,
   emitEthernetHeader,
   ETHERNET_HEADER_LEN,
   type EthernetFrame,
   EtherType,
 } from "../wire/ethernet.ts";
 import { C, type Counters } from "./counters.ts";
+
+/** The unknown target hardware address of a request (RFC 826: "does not matter"). */
+const ZERO_MAC = new Uint8Array(6);
 import type { GuestTx } from "./guest_tx.ts";
 import type { GuestNeighbors } from "./neighbors.ts";
 import { writeSlirpMac } from "./slirp_mac.ts";
@@ -58,6 +62,21 @@ export class ArpResponder {
     this.#neighbors = neighbors;
     this.#tx = tx;
     this.#counters = counters;
+  }
+
+  /**
+   * Asks the guest for the MAC of `targetIp` (RFC 826 request, broadcast, from the gateway), as
+   * libslirp does when it must send to a guest address it has not learned; the reply is learned
+   * like any ARP packet.
+   */
+  request(targetIp: number): void {
+    const frame = this.#tx.frame;
+    const mac = this.#mac;
+    const gateway = this.#addresses.gateway;
+    writeSlirpMac(mac, 0, gateway);
+    emitEthernetHeader(frame, 0, BROADCAST_MAC, 0, mac, 0, EtherType.ARP);
+    emitArp(frame, ETHERNET_HEADER_LEN, ArpOp.REQUEST, mac, 0, gateway, ZERO_MAC, 0, targetIp);
+    if (this.#tx.send(ETHERNET_HEADER_LEN + ARP_LEN)) this.#counters.bump(C["arp.request_sent"]);
   }
 
   /** Handles one ARP packet; `arp` is wrapped over the Ethernet payload of `eth`. */

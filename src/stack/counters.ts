@@ -22,6 +22,7 @@ export const COUNTER_NAMES = [
   "arp.request_ignored",
   "arp.reply",
   "arp.learned",
+  "arp.request_sent",
   // IPv6 (not yet).
   "ipv6.unsupported",
   // IPv4 (RFC 791).
@@ -80,6 +81,9 @@ export const COUNTER_NAMES = [
   // UDP NAT to host sockets (src/stack/udp_nat.ts).
   "udp.nat_sent",
   "udp.nat_received",
+  "udp.forward_to_guest",
+  "udp.forward_reply",
+  "udp.forward_no_mac",
   "udp.nat_send_error",
   "udp.nat_flow_created",
   "udp.nat_flow_expired",
@@ -161,6 +165,11 @@ export const COUNTER_NAMES = [
   "tcp.rst_to_guest",
   "tcp.closed",
   "tcp.time_wait",
+  "tcp.forward_open",
+  "tcp.forward_refused",
+  "tcp.forward_clash",
+  "tcp.forward_timeout",
+  "tcp.forward_bad_ack",
   // Frames to the guest.
   "tx.frame",
   "tx.exceeds_mtu",

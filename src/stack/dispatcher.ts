@@ -102,6 +102,11 @@ export class Dispatcher {
     this.reassembler = new Ipv4Reassembler(counters);
   }
 
+  /** Sends an ARP request for the guest address `ip` (its answer lands in `neighbors`). */
+  requestMac(ip: number): void {
+    this.#arp.request(ip);
+  }
+
   /**
    * Handles one Ethernet frame (without FCS) read from the tap. Replies, if any, are sent
    * through the link before this returns. `now` is a monotonic clock in milliseconds.

@@ -31,6 +31,8 @@ export class GuestNeighbors {
   readonly #macs = new Uint8Array(NEIGHBOR_TABLE_SIZE * MAC_LEN);
   #used = 0;
   #nextVictim = 0;
+  /** Called with each address whose MAC was learned or changed (port forwards wait for it). */
+  onLearn: ((ip: number) => void) | null = null;
 
   constructor(addresses: Addresses) {
     this.#addresses = addresses;
@@ -64,6 +66,7 @@ export class GuestNeighbors {
       return true;
     }
     copyBytes(this.#macs, slot * MAC_LEN, mac, macOffset, MAC_LEN);
+    this.onLearn?.(ip);
     return true;
   }
 

@@ -180,6 +180,19 @@ export class UdpNat {
   readonly #ip = new Ipv4Packet();
   readonly #udp = new UdpDatagram();
   readonly #quote = new Uint8Array(28);
+  /**
+   * The port forward flow a guest datagram answers (`HostForwards.flowForGuestReply`), if any;
+   * set when an API socket runs.
+   */
+  forwardFlow:
+    | ((
+      guestAddr: number,
+      guestPort: number,
+      dstAddr: number,
+      dstPort: number,
+      now: number,
+    ) => { sendToClient(payload: Uint8Array): number } | undefined)
+    | null = null;
 
   constructor(
     addresses: Addresses,
@@ -216,6 +229,16 @@ export class UdpNat {
     const a = this.#addresses;
     const dst = ip.dst;
     const dstPort = udp.dstPort;
+    // A reply to a port forward's client goes back through the forward's socket, before any
+    // other rule (so also to the gateway address with --disable-host-loopback).
+    const forwardFlow = this.forwardFlow?.(ip.src, udp.srcPort, dst, dstPort, now);
+    if (forwardFlow !== undefined) {
+      const payload = frame.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
+      counters.bump(
+        forwardFlow.sendToClient(payload) >= 0 ? C["udp.forward_reply"] : C["udp.nat_send_error"],
+      );
+      return;
+    }
     let hostDst = dst;
     if (dst === a.gateway) {
       if (dstPort === TFTP_PORT) {
@@ -285,24 +308,31 @@ export class UdpNat {
     }
     flow.lastUsed = now;
     counters.bump(C["udp.nat_received"]);
+    this.sendToGuest(flow.guestMac, 0, guestSrc, srcPort, flow.guestIp, flow.guestPort, length);
+  }
+
+  /**
+   * Sends the `length` payload bytes already at `tx.frame[UDP_PAYLOAD_OFFSET..]` to the guest
+   * as a datagram from `src:srcPort` to `dst:dstPort`, to the MAC at `mac[macOffset..]`.
+   */
+  sendToGuest(
+    mac: Uint8Array,
+    macOffset: number,
+    src: number,
+    srcPort: number,
+    dst: number,
+    dstPort: number,
+    length: number,
+  ): void {
     const frame = this.#tx.frame;
     const udpLength = UDP_HEADER_LEN + length;
     const at = IPV4_PAYLOAD_OFFSET;
     writeU16(frame, at, srcPort);
-    writeU16(frame, at + 2, flow.guestPort);
+    writeU16(frame, at + 2, dstPort);
     writeU16(frame, at + 4, udpLength);
     writeU16(frame, at + 6, 0);
-    writeU16(frame, at + 6, udpChecksum(frame, at, udpLength, guestSrc, flow.guestIp));
-    this.#tx.sendIpv4(
-      flow.guestMac,
-      0,
-      guestSrc,
-      flow.guestIp,
-      IpProtocol.UDP,
-      UDP_TO_GUEST_TTL,
-      0,
-      udpLength,
-    );
+    writeU16(frame, at + 6, udpChecksum(frame, at, udpLength, src, dst));
+    this.#tx.sendIpv4(mac, macOffset, src, dst, IpProtocol.UDP, UDP_TO_GUEST_TTL, 0, udpLength);
   }
 
   /** An error the host reported for a datagram of a flow. */

@@ -25,6 +25,7 @@ import type { GuestLink } from "../stack/guest_link.ts";
 import { tcpRoutes } from "../stack/tcp/routes.ts";
 import { TcpRelay } from "../stack/tcp/relay.ts";
 import { parseIpv4 } from "../wire/address.ts";
+import { readU16, readU32 } from "../wire/view.ts";
 
 /**
  * The start message: the ring of segment frames and the two eventfds (the dispatcher signals
@@ -58,6 +59,27 @@ export const TCP_CONTROL = {
   SLEEPING: 0,
   /** Number of words. */
   LENGTH: 1,
+} as const;
+
+/**
+ * A port forward's accepted client, handed over in the segment ring (so it stays in order with
+ * the guest's segments, and the worker needs no message loop): an Ethernet-shaped record with
+ * the IEEE local experimental EtherType, which the dispatcher never forwards from the guest.
+ *
+ * ```
+ *  0      6      12    14   18         22        24         28        30        36
+ *  | zero | zero | type | fd | peerAddr | peerPort | guestAddr | guestPort | guestMac |
+ * ```
+ */
+export const FORWARD_RECORD = {
+  ETHERTYPE: 0x88b5,
+  FD: 14,
+  PEER_ADDR: 18,
+  PEER_PORT: 22,
+  GUEST_ADDR: 24,
+  GUEST_PORT: 28,
+  GUEST_MAC: 30,
+  LENGTH: 36,
 } as const;
 
 const STOP_TOKEN = 0;
@@ -107,7 +129,26 @@ async function run(start: TcpTableStart): Promise<void> {
   });
   const events = new Uint32Array(2 * MAX_EVENTS);
   let now = performance.now();
-  const handle = (frame: Uint8Array) => relay.handleFrame(frame, now);
+  const handle = (frame: Uint8Array) => {
+    if (
+      frame.length === FORWARD_RECORD.LENGTH && readU16(frame, 12) === FORWARD_RECORD.ETHERTYPE
+    ) {
+      const fd = readU32(frame, FORWARD_RECORD.FD);
+      const opened = relay.openToGuest(
+        fd,
+        readU32(frame, FORWARD_RECORD.PEER_ADDR),
+        readU16(frame, FORWARD_RECORD.PEER_PORT),
+        readU32(frame, FORWARD_RECORD.GUEST_ADDR),
+        readU16(frame, FORWARD_RECORD.GUEST_PORT),
+        frame,
+        FORWARD_RECORD.GUEST_MAC,
+        now,
+      );
+      if (!opened) shim.shim_close_reset(fd);
+      return;
+    }
+    relay.handleFrame(frame, now);
+  };
   self.postMessage({ kind: "started" } satisfies TcpTableEvent);
 
   let running = true;

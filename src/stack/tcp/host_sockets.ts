@@ -46,6 +46,11 @@ export interface HostSockets {
    * is reported as WRITABLE (or ERROR) once `watch(handle, token, false, true)` asked for it.
    */
   connect(address: number, port: number, token: number): number;
+  /**
+   * Takes over a socket opened elsewhere (a port forward's accepted client): from now on it is
+   * one of these sockets, closed by `close`, `reset` or the owner's cleanup.
+   */
+  adopt?(handle: number): void;
   /** The result of a finished connect: 0, or the errno (SO_ERROR). */
   connectResult(handle: number): number;
   /** Sends up to `length` bytes; the count accepted, or -errno (-EAGAIN when full). */

@@ -42,6 +42,15 @@
  *   EOF (our FIN sent, acknowledged), CLOSING, TIME_WAIT when both FINs crossed.
  * - CLOSED: the guest side is done; the entry lives on only while the host socket still drains
  *   the guest's last bytes.
+ * - SYN_SENT: a port forward's connection (`openToGuest`): the host client is already accepted,
+ *   our SYN (MSS, window scale) goes from the client's guest-visible address to the guest, and its
+ *   SYN-ACK makes it ESTABLISHED like any other (RFC 9293 §3.10.7.3). The guest's RST, or no
+ *   answer through 5 SYN retransmissions, resets the host client. The 4-tuple is looked up before
+ *   a segment counts as new outbound traffic, so this works with --disable-host-loopback too; a
+ *   4-tuple in use (two loopback clients with the same port both appear as the gateway) refuses
+ *   the second client.
+ * - An RST from the guest after both FINs (a guest that closed answering a late segment) closes
+ *   the host socket gracefully: the host's peer still reads every byte already written to it.
  *
  * ## Events
  * - Guest segment: validated first (truncation, data offset, checksum, option list, SYN+FIN,

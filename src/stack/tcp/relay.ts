@@ -147,6 +147,11 @@ export const TcpState = {
   TIME_WAIT: 8,
   /** The guest side is finished; only the host socket may still be draining. */
   CLOSED: 9,
+  /**
+   * A port forward's connection: a host client was accepted, our SYN went to the guest and its
+   * SYN-ACK is awaited (RFC 9293 SYN-SENT, the relay being the active side).
+   */
+  SYN_SENT: 10,
 } as const;
 
 /** State names, for tests and debug output. */
@@ -161,6 +166,7 @@ export const TCP_STATE_NAMES = [
   "CLOSING",
   "TIME_WAIT",
   "CLOSED",
+  "SYN_SENT",
 ] as const;
 
 /** RFC 9293 §3.7.1: the MSS assumed when the SYN carries none (IPv4). */
@@ -613,12 +619,128 @@ export class TcpRelay {
     conn.sndWl1 = seg.seq;
   }
 
+  /**
+   * Opens a port forward's connection towards the guest (the relay is the active side): the host
+   * socket `handle` (an accepted client, already non-blocking) is adopted, and a SYN goes from
+   * `peerAddr:peerPort` (what the guest sees of the client) to `guestAddr:guestPort`, addressed
+   * to the guest's MAC at `mac[macOffset..]`. The guest's SYN-ACK establishes it; its RST, or
+   * silence through the SYN retransmissions, resets the host client.
+   *
+   * Returns false (the caller still owns `handle` and should reset it) when the table is full or
+   * the 4-tuple is taken: two loopback clients with the same port both appear as the gateway with
+   * that port, and the guest could not tell them apart, so the second is refused.
+   */
+  openToGuest(
+    handle: number,
+    peerAddr: number,
+    peerPort: number,
+    guestAddr: number,
+    guestPort: number,
+    mac: Uint8Array,
+    macOffset: number,
+    now: number,
+  ): boolean {
+    const counters = this.#counters;
+    const t = this.tunables;
+    if (this.#byId.size >= t.maxConnections) {
+      counters.bump(C["tcp.table_full"]);
+      return false;
+    }
+    const existing = this.#lookup(guestAddr, guestPort, peerAddr, peerPort);
+    if (existing !== null) {
+      if (existing.state !== TcpState.TIME_WAIT && existing.state !== TcpState.CLOSED) {
+        counters.bump(C["tcp.forward_clash"]);
+        return false;
+      }
+      this.#remove(existing, "close");
+    }
+    const conn = new TcpConnection(
+      this.#allocateId(),
+      guestAddr,
+      guestPort,
+      peerAddr,
+      peerPort,
+      t,
+      this.#budget,
+    );
+    copyBytes(conn.guestMac, 0, mac, macOffset, MAC_LEN);
+    conn.state = TcpState.SYN_SENT;
+    conn.handle = handle;
+    this.#sockets.adopt?.(handle);
+    // Our SYN offers MSS and window scaling; the guest's SYN-ACK decides (RFC 7323 §2.2).
+    conn.wscaleOk = true;
+    conn.rcvShift = this.#rcvShift;
+    conn.recvWindowLimit = Math.min(conn.recvQueue.limit, t.maxWindowSegments * this.#mss);
+    conn.iss = this.#random();
+    conn.sndUna = conn.iss;
+    conn.dataSeq = seqAdd(conn.iss, 1);
+    conn.sndNxt = conn.dataSeq;
+    conn.sndMax = conn.dataSeq;
+    conn.lastGuestActivity = now;
+    conn.progressAt = now;
+    this.#insert(conn);
+    counters.bump(C["tcp.forward_open"]);
+    this.#emit(conn, conn.iss, TcpFlag.SYN, 0, 0);
+    conn.rtxAt = now + conn.rto;
+    this.#touch(conn);
+    return true;
+  }
+
+  /** RFC 9293 §3.10.7.3, SYN-SENT: the guest's answer to a port forward's SYN. */
+  #synSentArrives(conn: TcpConnection, seg: TcpSegment, now: number): void {
+    const counters = this.#counters;
+    const flags = seg.flags;
+    const synAck = seqAdd(conn.iss, 1);
+    // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is set) … and
+    // discard the segment."
+    if ((flags & TcpFlag.ACK) && seg.ack !== synAck) {
+      counters.bump(C["tcp.forward_bad_ack"]);
+      if (!(flags & TcpFlag.RST)) {
+        const saved = conn.rcvNxt;
+        this.#emit(conn, seg.ack, TcpFlag.RST, 0, 0);
+        conn.rcvNxt = saved;
+      }
+      return;
+    }
+    if (flags & TcpFlag.RST) {
+      // "If the ACK was acceptable, then signal to the user 'error: connection reset'": the
+      // guest refused, so does the forward.
+      if (flags & TcpFlag.ACK) {
+        counters.bump(C["tcp.forward_refused"]);
+        this.#remove(conn, "reset");
+      }
+      return;
+    }
+    if (!(flags & TcpFlag.SYN) || !(flags & TcpFlag.ACK)) {
+      // A bare SYN (simultaneous open) or a stray segment: our SYN is retransmitted on time.
+      counters.bump(C["tcp.out_of_window"]);
+      return;
+    }
+    this.#acceptSyn(conn, seg);
+    conn.recvWindowLimit = Math.min(conn.recvWindowLimit, conn.wscaleOk ? Infinity : 0xffff);
+    conn.sndUna = synAck;
+    conn.sndWl2 = seg.ack;
+    conn.state = TcpState.ESTABLISHED;
+    conn.rtxAt = Infinity;
+    conn.backoff = 0;
+    conn.rto = conn.rtoBase;
+    conn.lastGuestActivity = now;
+    conn.progressAt = now;
+    counters.bump(C["tcp.established"]);
+    this.#sendAck(conn);
+    this.#touch(conn);
+  }
+
   /** RFC 9293 §3.10.7.3/§3.10.7.4, for a segment of an existing connection. */
   #segmentArrives(conn: TcpConnection, frame: Uint8Array, seg: TcpSegment, now: number): void {
     const counters = this.#counters;
     const flags = seg.flags;
     const seq = seg.seq;
 
+    if (conn.state === TcpState.SYN_SENT) {
+      this.#synSentArrives(conn, seg, now);
+      return;
+    }
     if (conn.state === TcpState.CONNECTING) {
       // Nothing was sent to the guest yet: only its retransmitted SYN or its RST can come.
       if ((flags & TcpFlag.RST) && seq === conn.rcvNxt) {
@@ -669,7 +791,13 @@ export class TcpRelay {
     if (flags & TcpFlag.RST) {
       if (seq === conn.rcvNxt) {
         counters.bump(C["tcp.rst_from_guest"]);
-        this.#remove(conn, "reset");
+        if (conn.guestFinReceived && conn.hostEof) {
+          // Both directions had ended (a guest that closed answers our late FIN or ACK with RST):
+          // the host socket still holds bytes its peer has not read; close it, never discard them.
+          this.#guestDone(conn, now);
+        } else {
+          this.#remove(conn, "reset");
+        }
       } else {
         this.#challengeAck(conn, now);
       }
@@ -1093,7 +1221,11 @@ export class TcpRelay {
   }
 
   #wantsHostRead(conn: TcpConnection): boolean {
-    if (conn.hostEof || conn.state === TcpState.CONNECTING) return false;
+    if (
+      conn.hostEof || conn.state === TcpState.CONNECTING || conn.state === TcpState.SYN_SENT
+    ) {
+      return false;
+    }
     const queue = conn.sendQueue;
     return queue.length < queue.capacity || queue.capacity === 0 ||
       (queue.capacity < queue.limit && conn.sndWnd >= queue.capacity);
@@ -1127,7 +1259,12 @@ export class TcpRelay {
 
   /** Writes queued guest data to the host; shuts the host's write side after the guest's FIN. */
   #flushToHost(conn: TcpConnection): void {
-    if (conn.handle < 0 || conn.hostWriteShut || conn.state < TcpState.ESTABLISHED) return;
+    if (
+      conn.handle < 0 || conn.hostWriteShut || conn.state < TcpState.ESTABLISHED ||
+      conn.state === TcpState.SYN_SENT
+    ) {
+      return;
+    }
     const queue = conn.recvQueue;
     while (queue.length > 0) {
       const at = queue.position(0);
@@ -1419,6 +1556,7 @@ export class TcpRelay {
       case TcpState.CLOSED:
         return conn.stateDeadline;
       case TcpState.SYN_RECEIVED:
+      case TcpState.SYN_SENT:
         return conn.rtxAt;
     }
     if (conn.rtxAt !== Infinity) return conn.rtxAt;
@@ -1452,6 +1590,19 @@ export class TcpRelay {
         counters.bump(C["tcp.timeout"]);
         this.#remove(conn, "reset");
         return;
+      case TcpState.SYN_SENT:
+        if (now < conn.rtxAt) break;
+        if (++conn.backoff > t.synAckRetries) {
+          // The guest does not answer: the host client is reset.
+          counters.bump(C["tcp.forward_timeout"]);
+          this.#remove(conn, "reset");
+          return;
+        }
+        counters.bump(C["tcp.retransmit"]);
+        conn.rto = Math.min(t.rtoMaxMs, conn.rtoBase * 2 ** conn.backoff);
+        conn.rtxAt = now + conn.rto;
+        this.#emit(conn, conn.iss, TcpFlag.SYN, 0, 0);
+        break;
       case TcpState.SYN_RECEIVED:
         if (now < conn.rtxAt) break;
         if (++conn.backoff > t.synAckRetries) {
