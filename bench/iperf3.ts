@@ -11,131 +11,21 @@
  * Traffic goes only to 127.0.0.1 through the namespaces made here.
  */
 
-const REPO = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
-const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "4");
-const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? "3");
-const MTUS = (Deno.env.get("BENCH_MTUS") ?? "1500,65520").split(",").map(Number);
-const SLIRP4NETNS = Deno.env.get("BENCH_SLIRP4NETNS") ?? "/usr/bin/slirp4netns";
-const ROOT = Deno.uid() === 0;
-
-interface Implementation {
-  name: string;
-  argv: (mtu: number, pid: number, apiSocket: string) => string[];
-}
-
-const IMPLEMENTATIONS: Implementation[] = [
-  {
-    name: "ours",
-    argv: (mtu, pid, apiSocket) => [
-      Deno.execPath(),
-      "run",
-      "--allow-ffi",
-      "--allow-net",
-      `--allow-read=${REPO}`,
-      `${REPO}/cli.ts`,
-      "-c",
-      `--mtu=${mtu}`,
-      `--api-socket=${apiSocket}`,
-      String(pid),
-      "tap0",
-    ],
-  },
-  ...(SLIRP4NETNS === "" ? [] : [{
-    name: "slirp4netns",
-    argv: (mtu: number, pid: number, apiSocket: string) => [
-      SLIRP4NETNS,
-      "-c",
-      `--mtu=${mtu}`,
-      `--api-socket=${apiSocket}`,
-      String(pid),
-      "tap0",
-    ],
-  }]),
-];
-
-/** Processes to kill on the way out, by PID. */
-const children: Deno.ChildProcess[] = [];
-
-function spawn(argv: string[]): Deno.ChildProcess {
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  children.push(child);
-  return child;
-}
-
-async function stop(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-  await child.status;
-  await Promise.allSettled([child.stdout.cancel(), child.stderr.cancel()]);
-}
-
-async function output(argv: string[], timeoutMs = 60_000): Promise<{ ok: boolean; out: string }> {
-  const command = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const result = await command.output();
-  const decoder = new TextDecoder();
-  return {
-    ok: result.success,
-    out: decoder.decode(result.stdout) + decoder.decode(result.stderr),
-  };
-}
-
-/** A namespace held by `sleep`: its PID and how to run commands inside. */
-async function makeNetns(): Promise<{ pid: number; holder: Deno.ChildProcess; enter: string[] }> {
-  const unshare = ROOT ? ["unshare", "--net"] : ["unshare", "--user", "--map-root-user", "--net"];
-  const holder = spawn([...unshare, "--", "sh", "-c", "echo ready; exec sleep infinity"]);
-  const reader = holder.stdout.getReader();
-  await reader.read();
-  reader.releaseLock();
-  const pid = holder.pid;
-  const enter = [
-    "nsenter",
-    ...(ROOT ? [] : ["--preserve-credentials", "-U"]),
-    "-n",
-    `--target=${pid}`,
-  ];
-  return { pid, holder, enter };
-}
-
-async function waitUntil(what: string, probe: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-interface Running {
-  impl: Implementation;
-  enter: string[];
-  processes: Deno.ChildProcess[];
-  apiSocket: string;
-}
-
-async function startNetwork(impl: Implementation, mtu: number): Promise<Running> {
-  const ns = await makeNetns();
-  const apiSocket = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-${mtu}.sock`;
-  await output(["rm", "-f", apiSocket]);
-  const command = spawn(impl.argv(mtu, ns.pid, apiSocket));
-  await waitUntil(`${impl.name} to bring up the network`, async () => {
-    return (await output([...ns.enter, "ping", "-n", "-q", "-c", "1", "-W", "1", "10.0.2.2"], 5000))
-      .ok;
-  }, 30_000);
-  return { impl, enter: ns.enter, processes: [command, ns.holder], apiSocket };
-}
+import {
+  children,
+  IMPLEMENTATIONS,
+  machineLine,
+  median,
+  MTUS,
+  output,
+  type Running,
+  RUNS,
+  SECONDS,
+  spawn,
+  startNetwork,
+  stop,
+  waitUntil,
+} from "./common.ts";
 
 /** What is measured: through 10.0.2.2 either way, or into the namespace through a forward. */
 type Direction = "namespace→host" | "host→namespace" | "host→namespace, forward";
@@ -224,25 +114,11 @@ async function iperf(running: Running, port: number, reverse: boolean): Promise<
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 async function main(): Promise<void> {
-  const version = (await output([SLIRP4NETNS || "true", "--version"])).out.split("\n")[0];
-  const cpus = (await output(["nproc"])).out.trim();
-  const kernel = (await output(["uname", "-r"])).out.trim();
   console.log(
     `TCP through 10.0.2.2, iperf3 -t ${SECONDS}, median of ${RUNS} (Gbit/s, receiver side)`,
   );
-  console.log(
-    `machine: ${cpus} CPUs, Linux ${kernel}, Deno ${Deno.version.deno}; ${
-      version || "ours only"
-    }; ` +
-      `${ROOT ? "root" : "rootless"}`,
-  );
+  console.log(await machineLine());
   const rows: string[][] = [["MTU", "direction", ...IMPLEMENTATIONS.map((i) => i.name), "ratio"]];
   let port = 20000 + Math.floor(Math.random() * 20000);
   for (const mtu of MTUS) {

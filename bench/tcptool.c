@@ -1,0 +1,193 @@
+/*
+ * Small helpers for bench/metrics.ts; bench/run.sh builds this file into a temporary directory.
+ *
+ *   tcptool server ADDR PORT      accept every connection and echo what arrives (epoll); prints
+ *                                 "listening" once bound; holds idle connections open
+ *   tcptool pingpong ADDR PORT N  one connection, N 1-byte round trips (after 100 warm-up ones);
+ *                                 prints "median_us avg_us p90_us"
+ *   tcptool hold ADDR PORT N      opens N connections, prints "held N", then sleeps until killed
+ *   tcptool startup FD CMD...     runs CMD with the write end of a pipe as FD; prints the
+ *                                 microseconds from fork to the first byte on that pipe, then
+ *                                 SIGKILLs CMD and reaps it
+ *
+ * Everything here talks to the addresses it is given; bench/metrics.ts passes only 127.0.0.1 (host)
+ * and 10.0.2.2 (from the namespaces it made).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static struct sockaddr_in address(const char *addr, const char *port) {
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)atoi(port));
+  if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+    fprintf(stderr, "bad address %s\n", addr);
+    exit(2);
+  }
+  return sa;
+}
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int connect_to(struct sockaddr_in *sa) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) die("socket");
+  if (connect(fd, (struct sockaddr *)sa, sizeof *sa) < 0) die("connect");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+_Noreturn static void server(struct sockaddr_in *sa) {
+  raise_nofile();
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(lfd, (struct sockaddr *)sa, sizeof *sa) < 0) die("bind");
+  if (listen(lfd, 4096) < 0) die("listen");
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  printf("listening\n");
+  fflush(stdout);
+  struct epoll_event events[256];
+  char buf[65536];
+  for (;;) {
+    int n = epoll_wait(ep, events, 256, -1);
+    if (n < 0 && errno != EINTR) die("epoll_wait");
+    for (int i = 0; i < n; i++) {
+      int fd = events[i].data.fd;
+      if (fd == lfd) {
+        int c = accept(lfd, NULL, NULL);
+        if (c < 0) continue;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+        continue;
+      }
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r <= 0) {
+        close(fd);
+        continue;
+      }
+      for (ssize_t off = 0; off < r;) {
+        ssize_t w = write(fd, buf + off, r - off);
+        if (w <= 0) break;
+        off += w;
+      }
+    }
+  }
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int pingpong(struct sockaddr_in *sa, int rounds) {
+  int fd = connect_to(sa);
+  double *t = calloc(rounds, sizeof *t);
+  char c = 'x';
+  for (int i = -100; i < rounds; i++) {
+    double start = now_us();
+    if (write(fd, &c, 1) != 1) die("write");
+    if (read(fd, &c, 1) != 1) die("read");
+    if (i >= 0) t[i] = now_us() - start;
+  }
+  double sum = 0;
+  for (int i = 0; i < rounds; i++) sum += t[i];
+  qsort(t, rounds, sizeof *t, cmp);
+  printf("%.1f %.1f %.1f\n", t[rounds / 2], sum / rounds, t[rounds * 9 / 10]);
+  return 0;
+}
+
+_Noreturn static void hold(struct sockaddr_in *sa, int count) {
+  raise_nofile();
+  for (int i = 0; i < count; i++) {
+    int fd = connect_to(sa);
+    /* One byte and its echo: the connection is fully set up on both sides. */
+    char c = 'x';
+    if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) die("hold echo");
+  }
+  printf("held %d\n", count);
+  fflush(stdout);
+  for (;;) pause();
+}
+
+static int startup(int fd, char **argv) {
+  int p[2];
+  if (pipe(p) < 0) die("pipe");
+  double start = now_us();
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    close(p[0]);
+    if (p[1] != fd) {
+      if (dup2(p[1], fd) < 0) die("dup2");
+      close(p[1]);
+    }
+    execvp(argv[0], argv);
+    die("execvp");
+  }
+  close(p[1]);
+  char c;
+  ssize_t r = read(p[0], &c, 1);
+  double elapsed = now_us() - start;
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  if (r != 1) {
+    fprintf(stderr, "no ready byte\n");
+    return 1;
+  }
+  printf("%.0f\n", elapsed);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 4 && strcmp(argv[1], "server") == 0) {
+    struct sockaddr_in sa = address(argv[2], argv[3]);
+    server(&sa);
+  }
+  if (argc >= 5 && strcmp(argv[1], "pingpong") == 0) {
+    struct sockaddr_in sa = address(argv[2], argv[3]);
+    return pingpong(&sa, atoi(argv[4]));
+  }
+  if (argc >= 5 && strcmp(argv[1], "hold") == 0) {
+    struct sockaddr_in sa = address(argv[2], argv[3]);
+    hold(&sa, atoi(argv[4]));
+  }
+  if (argc >= 4 && strcmp(argv[1], "startup") == 0) return startup(atoi(argv[2]), argv + 3);
+  fprintf(stderr, "usage: see the comment at the top of bench/tcptool.c\n");
+  return 2;
+}
