@@ -89,7 +89,8 @@ export class FakeSocket {
   readonly handle: number;
   readonly address: number;
   readonly port: number;
-  readonly token: number;
+  /** What the relay's events for this socket carry (a connection id). */
+  token: number;
   /** 0 once connected; an errno to fail the connect with. */
   connectError = 0;
   connected = false;
@@ -131,6 +132,8 @@ export class FakeSockets implements HostSockets {
   readonly all: FakeSocket[] = [];
   /** Connects to these addresses fail at once with the errno. */
   readonly failAtOnce = new Map<number, number>();
+  /** Handles taken over with `adopt` (port forwards' accepted clients). */
+  readonly adopted: number[] = [];
   #nextHandle = 100;
 
   /** The most recent socket. */
@@ -158,6 +161,22 @@ export class FakeSockets implements HostSockets {
     const socket = new FakeSocket(this.#nextHandle++, address, port, token);
     this.all.push(socket);
     return socket.handle;
+  }
+
+  /**
+   * A client accepted elsewhere (a port forward's), already connected: its events carry no token
+   * until the relay took it over (see `Harness.openToGuest`).
+   */
+  accepted(address: number, port: number): FakeSocket {
+    const socket = new FakeSocket(this.#nextHandle++, address, port, -1);
+    socket.connected = true;
+    this.all.push(socket);
+    return socket;
+  }
+
+  adopt(handle: number): void {
+    this.#get(handle);
+    this.adopted.push(handle);
   }
 
   connectResult(handle: number): number {
@@ -448,6 +467,31 @@ export class Harness {
   /** A counter's value. */
   count(name: CounterName): number {
     return this.counters.get(name);
+  }
+
+  /**
+   * A port forward accepted a client that the guest sees as `peerAddr:peerPort`: `openToGuest`
+   * towards GUEST_ADDR:`guestPort` with a new fake socket, then the end of the batch. Returns the
+   * socket, or null when the relay refused it (the caller would still own and reset it).
+   */
+  openToGuest(peerAddr: number, peerPort: number, guestPort: number): FakeSocket | null {
+    const socket = this.sockets.accepted(peerAddr, peerPort);
+    const ok = this.relay.openToGuest(
+      socket.handle,
+      peerAddr,
+      peerPort,
+      GUEST_ADDR,
+      guestPort,
+      GUEST_MAC,
+      0,
+      this.now,
+    );
+    if (!ok) return null;
+    const conn = this.relay.find(GUEST_ADDR, guestPort, peerAddr, peerPort);
+    assert.ok(conn, "openToGuest returned true without a connection");
+    socket.token = conn.id;
+    this.relay.flush(this.now);
+    return socket;
   }
 
   /**
