@@ -648,7 +648,10 @@ export class TcpRelay {
     }
     const existing = this.#lookup(guestAddr, guestPort, peerAddr, peerPort);
     if (existing !== null) {
-      if (existing.state !== TcpState.TIME_WAIT && existing.state !== TcpState.CLOSED) {
+      // A finished entry gives way, unless its host socket still drains bytes the guest was told
+      // were delivered: closing it would drop them (invariant 2).
+      const finished = existing.state === TcpState.TIME_WAIT || existing.state === TcpState.CLOSED;
+      if (!finished || existing.recvQueue.length > 0) {
         counters.bump(C["tcp.forward_clash"]);
         return false;
       }

@@ -311,6 +311,31 @@ Deno.test("openToGuest: a 4-tuple in TIME_WAIT is taken over by a new client", (
   assert.equal(h.count("tcp.forward_clash"), 0);
 });
 
+Deno.test("openToGuest: a 4-tuple whose client still drains the guest's bytes is refused", () => {
+  const h = new Harness();
+  const first = establish(h);
+  first.sendRoom = 0; // the first client does not read for now
+  h.send({ flags: ACK | PSH | FIN, payload: text("last words") });
+  h.expect({ flags: ACK, ack: seqAdd(GUEST_ISN, 12) });
+  h.hostSends(first, "", true);
+  h.expect({ flags: ACK | FIN, seq: seqAdd(h.iss, 1) });
+  h.send({ seq: seqAdd(GUEST_ISN, 12), ack: seqAdd(h.iss, 2) });
+  h.expectNothing();
+  assert.equal(state(h), "CLOSED", "the guest side is done, the first client still drains");
+  // Another loopback client (127.0.0.2) with the same port looks the same to the guest.
+  assert.equal(h.openToGuest(CLIENT_ADDR, CLIENT_PORT, FORWARD_PORT), null);
+  h.expectNothing();
+  assert.equal(h.count("tcp.forward_clash"), 1);
+  assert.equal(first.closed, "no", "bytes acknowledged to the guest were dropped");
+  first.sendRoom = Infinity;
+  h.hostEvent(first, HostEvent.WRITABLE);
+  assert.equal(first.receivedText, "last words");
+  assert.equal(first.closed, "close");
+  // Drained, the 4-tuple is free.
+  assert.ok(h.openToGuest(CLIENT_ADDR, CLIENT_PORT, FORWARD_PORT));
+  h.expect({ flags: SYN });
+});
+
 // ---------------------------------------------------------------------------------------- closing
 
 Deno.test("closing (forward): a RST after both FINs lets the client read every byte", () => {
