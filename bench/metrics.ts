@@ -11,6 +11,9 @@
  * - startup: microseconds from fork to the `--ready-fd` byte (`-c -r 3`), median of
  *   BENCH_STARTUP_RUNS.
  *
+ * Each group (idle memory, latency, each transfer direction) gets freshly started processes:
+ * slirp4netns keeps memory it grew in an earlier test.
+ *
  * Knobs (environment): BENCH_ONLY (sections, comma-separated; bench/run.sh passes it),
  * BENCH_SECONDS, BENCH_RUNS, BENCH_MTUS, BENCH_SLIRP4NETNS (see common.ts), BENCH_PINGS (200),
  * BENCH_ROUNDTRIPS (5000), BENCH_CONNECTIONS (1000), BENCH_STARTUP_RUNS (5), BENCH_TOOL (the built
@@ -262,9 +265,8 @@ async function main(): Promise<void> {
         addRow("memory", `VmRSS MiB, ${CONNECTIONS} idle TCP conns`, held, 1);
       });
     }
-    if (!wantLatency && !wantTransfer) continue;
-    await withNetworks(mtu, async (networks) => {
-      if (wantLatency) {
+    if (wantLatency) {
+      await withNetworks(mtu, async (networks) => {
         const rtts = networks.map(() => [] as number[]);
         const rounds = networks.map(() => [] as [number, number][]);
         for (let run = 0; run < RUNS; run++) {
@@ -288,35 +290,36 @@ async function main(): Promise<void> {
           rounds.map((r) => median(r.map((x) => x[1]))),
           1,
         );
-      }
-      if (wantTransfer) {
-        for (const reverse of [false, true]) {
-          const direction = reverse ? "host→namespace" : "namespace→host";
-          const samples = networks.map(() => [] as { cpuPerGiB: number; peakRss: number }[]);
-          for (let run = 0; run < RUNS; run++) {
-            for (let i = 0; i < networks.length; i++) {
-              samples[i].push(await transfer(networks[i], port++, reverse, tick));
-            }
-          }
-          if (ONLY.has("cpu")) {
-            addRow(
-              "cpu",
-              `CPU s/GiB, MTU ${mtu}, ${direction}`,
-              samples.map((s) => median(s.map((x) => x.cpuPerGiB))),
-              2,
-            );
-          }
-          if (ONLY.has("memory")) {
-            addRow(
-              "memory",
-              `peak VmRSS MiB, iperf3, MTU ${mtu}, ${direction}`,
-              samples.map((s) => median(s.map((x) => x.peakRss))),
-              1,
-            );
+      });
+    }
+    // Fresh networks per direction, so a peak is not memory kept from an earlier test.
+    for (const reverse of wantTransfer ? [false, true] : []) {
+      await withNetworks(mtu, async (networks) => {
+        const direction = reverse ? "host→namespace" : "namespace→host";
+        const samples = networks.map(() => [] as { cpuPerGiB: number; peakRss: number }[]);
+        for (let run = 0; run < RUNS; run++) {
+          for (let i = 0; i < networks.length; i++) {
+            samples[i].push(await transfer(networks[i], port++, reverse, tick));
           }
         }
-      }
-    });
+        if (ONLY.has("cpu")) {
+          addRow(
+            "cpu",
+            `CPU s/GiB, MTU ${mtu}, ${direction}`,
+            samples.map((s) => median(s.map((x) => x.cpuPerGiB))),
+            2,
+          );
+        }
+        if (ONLY.has("memory")) {
+          addRow(
+            "memory",
+            `peak VmRSS MiB, iperf3, MTU ${mtu}, ${direction}`,
+            samples.map((s) => median(s.map((x) => x.peakRss))),
+            1,
+          );
+        }
+      });
+    }
   }
   if (ONLY.has("startup")) {
     const samples = IMPLEMENTATIONS.map(() => [] as number[]);
