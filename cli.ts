@@ -73,6 +73,16 @@ async function main(args: string[]): Promise<number> {
 }
 
 async function run(shim: Shim, config: Config): Promise<number> {
+  // Listen first: a caller may signal as soon as anything it waits for (the tap, the API socket)
+  // appears, and a stop asked for during start-up takes effect once start-up is complete.
+  const stopped = new Promise<string>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(signal, () => resolve(`${signal} received`));
+    }
+    if (config.exitFd !== undefined) {
+      exitFdEvent(shim, config.exitFd).then(() => resolve("exitfd event"));
+    }
+  });
   const tap = openTap(shim, config);
   if (!tap.ok) {
     tap.lines.forEach(writeStderrLine);
@@ -92,14 +102,6 @@ async function run(shim: Shim, config: Config): Promise<number> {
       return 1;
     }
   }
-  const stopped = new Promise<string>((resolve) => {
-    for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      Deno.addSignalListener(signal, () => resolve(`${signal} received`));
-    }
-    if (config.exitFd !== undefined) {
-      exitFdEvent(shim, config.exitFd).then(() => resolve("exitfd event"));
-    }
-  });
   if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
 
   writeStderrLine(await stopped);
