@@ -125,6 +125,57 @@ export async function waitUntil(
   }
 }
 
+/**
+ * Starts `iperf3 -s -1` bound to `address:port` (run through `enter`, e.g. into a namespace) and
+ * waits until it listens there.
+ */
+export async function startIperf3Server(
+  address: string,
+  port: number,
+  enter: string[] = [],
+): Promise<Deno.ChildProcess> {
+  const server = spawn([...enter, "iperf3", "-s", "-1", "-B", address, "-p", String(port)]);
+  try {
+    await waitUntil(
+      `iperf3 -s on ${address}:${port}`,
+      async () => (await output([...enter, "ss", "-ltnH"])).out.includes(`${address}:${port} `),
+      5000,
+    );
+  } catch (error) {
+    await stop(server);
+    throw error;
+  }
+  return server;
+}
+
+/** The iperf3 client to `address:port` for SECONDS, JSON output; `-R` when `reverse`. */
+export function iperf3ClientArgv(address: string, port: number, reverse = false): string[] {
+  return [
+    "iperf3",
+    "-c",
+    address,
+    "-p",
+    String(port),
+    "-t",
+    String(SECONDS),
+    "-J",
+    ...(reverse ? ["-R"] : []),
+  ];
+}
+
+/** How long an iperf3 client may take. */
+export const IPERF3_TIMEOUT_MS = (SECONDS + 30) * 1000;
+
+/** What the receiver of an iperf3 run got, from the client's JSON output. */
+export function iperf3Received(out: string): { bytes: number; gbps: number } {
+  const result = JSON.parse(out.slice(out.indexOf("{")));
+  if (result.error) throw new Error(`iperf3: ${result.error}`);
+  return {
+    bytes: result.end.sum_received.bytes,
+    gbps: result.end.sum_received.bits_per_second / 1e9,
+  };
+}
+
 export interface Running {
   impl: Implementation;
   enter: string[];

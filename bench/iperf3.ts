@@ -14,6 +14,9 @@
 import {
   children,
   IMPLEMENTATIONS,
+  IPERF3_TIMEOUT_MS,
+  iperf3ClientArgv,
+  iperf3Received,
   machineLine,
   median,
   MTUS,
@@ -21,10 +24,9 @@ import {
   type Running,
   RUNS,
   SECONDS,
-  spawn,
+  startIperf3Server,
   startNetwork,
   stop,
-  waitUntil,
 } from "./common.ts";
 
 /** What is measured: through 10.0.2.2 either way, or into the namespace through a forward. */
@@ -37,23 +39,8 @@ const DIRECTIONS: Direction[] = ["namespace→host", "host→namespace", "host�
  * on the host. Returns the receiver's rate in Gbit/s.
  */
 async function iperfForward(running: Running, port: number): Promise<number> {
-  const server = spawn([
-    ...running.enter,
-    "iperf3",
-    "-s",
-    "-1",
-    "-B",
-    "10.0.2.100",
-    "-p",
-    `${port}`,
-  ]);
+  const server = await startIperf3Server("10.0.2.100", port, running.enter);
   try {
-    await waitUntil(
-      "iperf3 -s in the namespace",
-      async () =>
-        (await output([...running.enter, "ss", "-ltnH"])).out.includes(`10.0.2.100:${port} `),
-      5000,
-    );
     const request = JSON.stringify({
       execute: "add_hostfwd",
       arguments: { proto: "tcp", host_addr: "127.0.0.1", host_port: port, guest_port: port },
@@ -66,20 +53,8 @@ async function iperfForward(running: Running, port: number): Promise<number> {
       request,
     ]);
     if (!added.out.includes('"return"')) throw new Error(`add_hostfwd: ${added.out}`);
-    const client = await output([
-      "iperf3",
-      "-c",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-t",
-      String(SECONDS),
-      "-J",
-    ], (SECONDS + 30) * 1000);
-    const json = client.out.slice(client.out.indexOf("{"));
-    const result = JSON.parse(json);
-    if (result.error) throw new Error(`iperf3: ${result.error}`);
-    return result.end.sum_received.bits_per_second / 1e9;
+    const client = await output(iperf3ClientArgv("127.0.0.1", port), IPERF3_TIMEOUT_MS);
+    return iperf3Received(client.out).gbps;
   } finally {
     await stop(server);
   }
@@ -87,28 +62,13 @@ async function iperfForward(running: Running, port: number): Promise<number> {
 
 /** One iperf3 run; returns the receiver's rate in Gbit/s. */
 async function iperf(running: Running, port: number, reverse: boolean): Promise<number> {
-  const server = spawn(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", String(port)]);
+  const server = await startIperf3Server("127.0.0.1", port);
   try {
-    await waitUntil("iperf3 -s", async () =>
-      (await output(["ss", "-ltnH"])).out.includes(
-        `127.0.0.1:${port} `,
-      ), 5000);
-    const client = await output([
-      ...running.enter,
-      "iperf3",
-      "-c",
-      "10.0.2.2",
-      "-p",
-      String(port),
-      "-t",
-      String(SECONDS),
-      "-J",
-      ...(reverse ? ["-R"] : []),
-    ], (SECONDS + 30) * 1000);
-    const json = client.out.slice(client.out.indexOf("{"));
-    const result = JSON.parse(json);
-    if (result.error) throw new Error(`iperf3: ${result.error}`);
-    return result.end.sum_received.bits_per_second / 1e9;
+    const client = await output(
+      [...running.enter, ...iperf3ClientArgv("10.0.2.2", port, reverse)],
+      IPERF3_TIMEOUT_MS,
+    );
+    return iperf3Received(client.out).gbps;
   } finally {
     await stop(server);
   }

@@ -25,6 +25,9 @@
 import {
   children,
   IMPLEMENTATIONS,
+  IPERF3_TIMEOUT_MS,
+  iperf3ClientArgv,
+  iperf3Received,
   machineLine,
   makeNetns,
   median,
@@ -34,6 +37,7 @@ import {
   RUNS,
   SECONDS,
   spawn,
+  startIperf3Server,
   startNetwork,
   stop,
 } from "./common.ts";
@@ -157,25 +161,13 @@ async function transfer(
   reverse: boolean,
   tick: number,
 ): Promise<{ cpuPerGiB: number; peakRss: number; gbps: number }> {
-  const server = spawn(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", String(port)]);
+  const server = await startIperf3Server("127.0.0.1", port);
   try {
-    for (let i = 0; !(await output(["ss", "-ltnH"])).out.includes(`127.0.0.1:${port} `); i++) {
-      if (i > 100) throw new Error("iperf3 -s did not listen");
-      await sleep(50);
-    }
     const before = await cpuSeconds(running.pid, tick);
-    const client = output([
-      ...running.enter,
-      "iperf3",
-      "-c",
-      "10.0.2.2",
-      "-p",
-      String(port),
-      "-t",
-      String(SECONDS),
-      "-J",
-      ...(reverse ? ["-R"] : []),
-    ], (SECONDS + 30) * 1000);
+    const client = output(
+      [...running.enter, ...iperf3ClientArgv("10.0.2.2", port, reverse)],
+      IPERF3_TIMEOUT_MS,
+    );
     let done = false;
     client.finally(() => done = true);
     let peakRss = 0;
@@ -184,15 +176,8 @@ async function transfer(
       await sleep(200);
     }
     const after = await cpuSeconds(running.pid, tick);
-    const out = (await client).out;
-    const result = JSON.parse(out.slice(out.indexOf("{")));
-    if (result.error) throw new Error(`iperf3: ${result.error}`);
-    const bytes = result.end.sum_received.bytes;
-    return {
-      cpuPerGiB: (after - before) / (bytes / 2 ** 30),
-      peakRss,
-      gbps: result.end.sum_received.bits_per_second / 1e9,
-    };
+    const { bytes, gbps } = iperf3Received((await client).out);
+    return { cpuPerGiB: (after - before) / (bytes / 2 ** 30), peakRss, gbps };
   } finally {
     await stop(server);
   }
