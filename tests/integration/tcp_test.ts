@@ -310,9 +310,8 @@ matrix("TCP: --outbound-addr (address or interface) is the source the server see
   }
 }, { timeoutMs: 90_000 });
 
-matrix("TCP: a guest killed mid-transfer leaves no host socket behind", async (v) => {
-  const ns = await createNetns(v);
-  const proc = await startConfigured(v, ns);
+/** A guest reader of an endless stream from a host server, running once this returns. */
+async function startEndlessDownload(v: Variant, ns: Netns, proc: Proc) {
   const source = await hostServer(v, ["source-server", "127.0.0.1", "0", "zero"]);
   const reader = v.spawn(
     ns.enterArgv(["ncat", "-n", "--recv-only", "10.0.2.2", String(source.port)]),
@@ -323,6 +322,13 @@ matrix("TCP: a guest killed mid-transfer leaves no host socket behind", async (v
     async () => (await socketsOf(proc.pid, source.port)).length > 0,
     { timeoutMs: 10_000 },
   );
+  return { source, reader };
+}
+
+matrix("TCP: a guest killed mid-transfer leaves no host socket behind", async (v) => {
+  const ns = await createNetns(v);
+  const proc = await startConfigured(v, ns);
+  const { source, reader } = await startEndlessDownload(v, ns, proc);
   await sleep(500);
   reader.kill("SIGKILL");
   await noSocketLeft(proc, source.port, 10_000);
@@ -334,16 +340,7 @@ matrix(
   async (v) => {
     const ns = await createNetns(v);
     const proc = await startConfigured(v, ns);
-    const source = await hostServer(v, ["source-server", "127.0.0.1", "0", "zero"]);
-    const reader = v.spawn(
-      ns.enterArgv(["ncat", "-n", "--recv-only", "10.0.2.2", String(source.port)]),
-      { name: "guest reader" },
-    );
-    await waitFor(
-      "the transfer to run",
-      async () => (await socketsOf(proc.pid, source.port)).length > 0,
-      { timeoutMs: 10_000 },
-    );
+    const { source, reader } = await startEndlessDownload(v, ns, proc);
     // The guest goes silent: no ACK, no RST, ever again.
     await ns.shOk("ip link set tap0 down");
     reader.kill("SIGKILL");
