@@ -9,6 +9,7 @@ import { matrix } from "../helpers/matrix.ts";
 import { createNamedNetns, createNetns } from "../helpers/netns.ts";
 import { describeResult, run } from "../helpers/process.ts";
 import { NO_SUCH_PID, startFor } from "../helpers/slirp.ts";
+import { buildTool } from "../helpers/tools.ts";
 import { isRoot } from "../helpers/users.ts";
 
 matrix(
@@ -42,6 +43,21 @@ matrix("attaches to a persistent tap made with `ip tuntap add` (no -c)", async (
   await ns.shOk("ip tuntap add tap0 mode tap && ip link set lo up");
   const proc = startFor(v, ns);
   await ns.shOk("ip addr add 10.0.2.100/24 dev tap0 && ip link set tap0 up");
+  await ns.waitForPing("10.0.2.2", { proc, timeoutMs: 20_000 });
+  assert.ok(proc.running, proc.describe());
+});
+
+matrix("--netns-type=tapfd uses an inherited open tap fd (slirp4netns 1.3)", async (v) => {
+  const ns = await createNetns(v);
+  const tapExec = await buildTool("tap_exec");
+  // The tap is opened in the namespace with its owner's privileges; the command then runs as the
+  // variant's user with the fd inherited at 3.
+  const command = [tapExec, "tap0", "3", ...v.commandArgv(["--netns-type=tapfd", "3"])];
+  const proc = v.spawn(ns.enterArgv(command, { net: true, user: ns.ownUserns }), {
+    name: "command under test",
+  });
+  await ns.waitForLink("tap0", { proc });
+  await ns.shOk("ip link set lo up && ip addr add 10.0.2.100/24 dev tap0 && ip link set tap0 up");
   await ns.waitForPing("10.0.2.2", { proc, timeoutMs: 20_000 });
   assert.ok(proc.running, proc.describe());
 });
