@@ -15,7 +15,8 @@ import { Dispatcher } from "./stack/dispatcher.ts";
 import type { Ipv4Forwarders } from "./stack/forwarders.ts";
 import { type DatagramServices, startDatagramServices } from "./host/datagram_services.ts";
 import type { GuestLink } from "./stack/guest_link.ts";
-import type { TapReaderEvent, TapReaderStart } from "./workers/tap_reader.ts";
+import type { TapReaderStart } from "./workers/tap_reader.ts";
+import { WorkerThread } from "./host/worker_thread.ts";
 import { TcpService } from "./host/tcp_service.ts";
 import { ApiService, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
@@ -26,7 +27,6 @@ const RX_RING_BYTES = 4 * 1024 * 1024;
 const MAX_TAP_FRAME = 65536;
 /** Frames handled before the event loop gets a turn (signals, timers, API clients). */
 const FRAMES_PER_TURN = 256;
-const READER_STOP_TIMEOUT_MS = 2000;
 
 /** Writes frames to the guest: one write(2) per frame on the tap fd. */
 class TapWriter implements GuestLink {
@@ -53,8 +53,7 @@ export class Network {
   readonly #tapFd: number;
   readonly #stopFd: number;
   readonly #ring: FrameRing;
-  readonly #reader: Worker;
-  readonly #readerStopped: Promise<void>;
+  readonly #reader: WorkerThread;
   readonly #consumer: Promise<void>;
   readonly #dispatcher: Dispatcher;
   #api: ApiService | null = null;
@@ -83,28 +82,17 @@ export class Network {
     this.tcp = TcpService.start({ shim, config, tapFd, counters: this.counters });
     forwarders.tcp = this.tcp.tcp;
 
-    this.#reader = new Worker(new URL("./workers/tap_reader.ts", import.meta.url).href, {
-      type: "module",
-    });
-    this.#readerStopped = new Promise((resolve) => {
-      this.#reader.onmessage = (event: MessageEvent<TapReaderEvent>) => {
-        const message = event.data;
-        if (message.kind === "error") log.error(`tap reader: ${message.message}`);
-        if (message.kind === "stopped") resolve();
-      };
-      this.#reader.onerror = (event) => {
-        event.preventDefault();
-        log.error(`tap reader: ${event.message}`);
-        resolve();
-      };
-    });
     const start: TapReaderStart = {
       ring: this.#ring.buffer,
       tapFd,
       stopFd,
       maxFrame: MAX_TAP_FRAME,
     };
-    this.#reader.postMessage(start);
+    this.#reader = WorkerThread.start(
+      "tap reader",
+      new URL("./workers/tap_reader.ts", import.meta.url),
+      start,
+    );
     this.#consumer = this.#consume(dispatcher);
   }
 
@@ -191,13 +179,7 @@ export class Network {
     this.datagrams.nat.udpNat.forwardFlow = null;
     this.#shim.shim_write(this.#stopFd, new BigUint64Array([1n]), 8);
     this.#ring.close();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#readerStopped,
-      new Promise((resolve) => timer = setTimeout(resolve, READER_STOP_TIMEOUT_MS)),
-    ]);
-    clearTimeout(timer);
-    this.#reader.terminate();
+    await this.#reader.stop();
     await this.#consumer;
     await this.datagrams.stop();
     await this.tcp.stop();

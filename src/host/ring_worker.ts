@@ -12,14 +12,11 @@
 
 import { errnoText } from "../ffi/errno.ts";
 import type { Shim } from "../ffi/shim.ts";
-import { log } from "../log.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
+import { type WorkerEvent, WorkerThread } from "./worker_thread.ts";
 
 /** What such a worker reports. */
-export type RingWorkerEvent =
-  | { kind: "started" }
-  | { kind: "error"; message: string }
-  | { kind: "stopped" };
+export type RingWorkerEvent = WorkerEvent;
 
 /** The part of the start message every such worker gets. */
 export interface RingWorkerChannel {
@@ -48,8 +45,6 @@ export interface RingWorkerOptions {
   dropped(): void;
 }
 
-const STOP_TIMEOUT_MS = 2000;
-
 /**
  * A running worker and its ring.
  *
@@ -70,8 +65,7 @@ export class RingWorker {
   readonly #ring: FrameRing;
   readonly #signalFd: number;
   readonly #stopFd: number;
-  readonly #worker: Worker;
-  readonly #stopped: Promise<void>;
+  readonly #worker: WorkerThread;
   #signalQueued = false;
   #stopping: Promise<void> | undefined;
 
@@ -106,27 +100,12 @@ export class RingWorker {
       return true;
     };
 
-    this.#worker = new Worker(options.url.href, { type: "module" });
-    let started!: () => void;
-    this.started = new Promise((resolve) => started = resolve);
-    this.#stopped = new Promise((resolve) => {
-      this.#worker.onmessage = (event: MessageEvent<RingWorkerEvent>) => {
-        const message = event.data;
-        if (message.kind === "started") started();
-        if (message.kind === "error") log.error(`${name}: ${message.message}`);
-        if (message.kind === "stopped") {
-          started();
-          resolve();
-        }
-      };
-      this.#worker.onerror = (event) => {
-        event.preventDefault();
-        log.error(`${name}: ${event.message}`);
-        started();
-        resolve();
-      };
-    });
-    this.#worker.postMessage(options.start({ ring: ring.buffer, signalFd, stopFd }));
+    this.#worker = WorkerThread.start(
+      name,
+      options.url,
+      options.start({ ring: ring.buffer, signalFd, stopFd }),
+    );
+    this.started = this.#worker.started;
   }
 
   /** Starts the worker; throws if its eventfds cannot be created. */
@@ -151,13 +130,7 @@ export class RingWorker {
   async #stop(): Promise<void> {
     this.#shim.shim_eventfd_signal(this.#stopFd);
     this.#ring.close();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#stopped,
-      new Promise((resolve) => timer = setTimeout(resolve, STOP_TIMEOUT_MS)),
-    ]);
-    clearTimeout(timer);
-    this.#worker.terminate();
+    await this.#worker.stop();
     this.#shim.shim_close(this.#signalFd);
     this.#shim.shim_close(this.#stopFd);
   }

@@ -10,6 +10,7 @@
 import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { POLLERR, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
 import { loadShim } from "../ffi/shim.ts";
+import type { WorkerEvent } from "../host/worker_thread.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
 
 /** The start message. */
@@ -23,10 +24,7 @@ export interface TapReaderStart {
 }
 
 /** What the reader reports. */
-export type TapReaderEvent =
-  | { kind: "started" }
-  | { kind: "error"; message: string }
-  | { kind: "stopped" };
+export type TapReaderEvent = WorkerEvent;
 
 const FULL_RING_WAIT_MS = 50;
 
