@@ -106,8 +106,7 @@ async function run(shim: Shim, config: Config): Promise<number> {
 
   writeStderrLine(await stopped);
   await network.stop();
-  log.debug(`counters: ${JSON.stringify(network.counters.snapshot())}`);
-  log.debug(`TCP worker counters: ${JSON.stringify(network.tcp.counters.nonZero())}`);
+  log.debug(`counters: ${JSON.stringify(network.counterTotals().nonZero())}`);
   return 0;
 }
 

@@ -1,61 +1,72 @@
 /**
- * One running network: the tap-reader Worker feeding a frame ring, the stack consuming it on this
- * thread, and replies written to the tap synchronously from here.
+ * One running network: the tap-reader Worker runs the dispatcher and feeds the TCP and DNS
+ * Workers and this thread through rings; this thread runs the UDP and ICMP NAT and the API.
  *
- *   tap fd ──read──▶ [tap-reader Worker] ──FrameRing──▶ Dispatcher (this thread) ──write──▶ tap fd
+ * ```
+ *  tap ─▶ [tap reader: Dispatcher] ─┬─ ARP, ICMP echo, DHCP ─────────────────────▶ tap
+ *                                   ├─ ring ─▶ [TCP worker] ◀─▶ host TCP sockets ─▶ tap
+ *                                   ├─ ring ─▶ [DNS worker] ◀─▶ nameservers ──────▶ tap
+ *                                   └─ ring ─▶ this thread: UDP/ICMP NAT ◀─▶ host ─▶ tap
+ * ```
+ *
+ * Every thread writes its own frames to the tap (tun writes are atomic per frame).
  */
 import { setImmediate } from "node:timers";
 import { type Addresses, type Config, deriveAddresses } from "./config.ts";
 import { errnoText } from "./ffi/errno.ts";
 import { loadShim, type Shim } from "./ffi/shim.ts";
-import { log } from "./log.ts";
+import { LEVELS, logEnabled } from "./log.ts";
 import { FrameRing } from "./ring/frame_ring.ts";
+import { ArpResponder } from "./stack/arp.ts";
 import { Counters } from "./stack/counters.ts";
-import { Dispatcher } from "./stack/dispatcher.ts";
-import type { Ipv4Forwarders } from "./stack/forwarders.ts";
-import { type DatagramServices, startDatagramServices } from "./host/datagram_services.ts";
-import type { GuestLink } from "./stack/guest_link.ts";
-import type { TapReaderStart } from "./workers/tap_reader.ts";
-import { WorkerThread } from "./host/worker_thread.ts";
+import { GuestNeighbors } from "./stack/neighbors.ts";
+import { GuestTx } from "./stack/guest_tx.ts";
+import { IpProtocol } from "./wire/ipv4.ts";
+import { readU32 } from "./wire/view.ts";
+import { DatagramNat } from "./host/datagram_nat.ts";
+import { DnsRelay } from "./host/dns_relay.ts";
 import { TcpService } from "./host/tcp_service.ts";
+import { WorkerThread } from "./host/worker_thread.ts";
+import { TapWriter } from "./link/tap_writer.ts";
+import { NEIGHBOR_RECORD, type TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
 
-/** Bytes of ring between the tap reader and the stack: room for 64 frames of 64 KiB. */
-const RX_RING_BYTES = 4 * 1024 * 1024;
+/** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
+const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
 /** The largest frame a tap read can return (slirp4netns reads into 65536 bytes). */
 const MAX_TAP_FRAME = 65536;
+/** Largest frame in the datagram ring: Ethernet header plus a reassembled 64 KiB datagram. */
+const MAX_DATAGRAM_FRAME = 14 + 65535;
 /** Frames handled before the event loop gets a turn (signals, timers, API clients). */
 const FRAMES_PER_TURN = 256;
-
-/** Writes frames to the guest: one write(2) per frame on the tap fd. */
-class TapWriter implements GuestLink {
-  writeErrors = 0;
-  constructor(private readonly shim: Shim, private readonly tapFd: number) {}
-
-  sendFrame(frame: Uint8Array): void {
-    const n = this.shim.shim_write(this.tapFd, frame, frame.length);
-    if (n < 0) {
-      if (this.writeErrors++ === 0) log.warn(`write to the tap: ${errnoText(this.shim, -n)}`);
-    }
-  }
-}
+/** Offset of the IPv4 protocol byte in a frame (RFC 791 header, behind 14 bytes of Ethernet). */
+const IPV4_PROTOCOL_AT = 14 + 9;
 
 /** A running network. Create with {@link Network.start}. */
 export class Network {
   readonly addresses: Addresses;
+  /** This thread's counters (UDP and ICMP NAT, port forwards). */
   readonly counters = new Counters();
-  /** UDP and ICMP NAT, and the DNS-resolver Worker. */
-  readonly datagrams: DatagramServices;
+  /** The tap reader's counters (frames, ARP, IPv4, ICMP echo, DHCP, ring drops). */
+  readonly readerCounters = new Counters(new SharedArrayBuffer(Counters.BYTE_LENGTH));
+  /** UDP and ICMP NAT on this thread. */
+  readonly nat: DatagramNat;
+  /** The DNS-resolver Worker, or null with `--disable-dns`. */
+  readonly dns: DnsRelay | null;
   /** The TCP connection-table Worker. */
   readonly tcp: TcpService;
   readonly #shim: Shim;
   readonly #tapFd: number;
   readonly #stopFd: number;
-  readonly #ring: FrameRing;
+  readonly #datagrams: FrameRing;
   readonly #reader: WorkerThread;
   readonly #consumer: Promise<void>;
-  readonly #dispatcher: Dispatcher;
+  /** The guest MACs the tap reader learned, replicated here for port forwards. */
+  readonly #neighbors: GuestNeighbors;
+  readonly #arp: ArpResponder;
+  /** This thread's transmit side (NAT replies, ARP requests for port forwards). */
+  readonly #tx: GuestTx;
   #api: ApiService | null = null;
   #forwardSink: PortForwardSink | null = null;
   #stopping: Promise<void> | undefined;
@@ -64,36 +75,51 @@ export class Network {
     this.#shim = shim;
     this.#tapFd = tapFd;
     this.#stopFd = stopFd;
-    this.addresses = deriveAddresses(config.network, config.prefix);
-    this.#ring = FrameRing.create(RX_RING_BYTES);
-    const link = new TapWriter(shim, tapFd);
-    const forwarders: Ipv4Forwarders = {};
-    const dispatcher = new Dispatcher(this.addresses, config.mtu, link, this.counters, forwarders);
-    this.#dispatcher = dispatcher;
-    this.datagrams = startDatagramServices({
+    const addresses = deriveAddresses(config.network, config.prefix);
+    this.addresses = addresses;
+    const tx = new GuestTx(new TapWriter(shim, tapFd, "NAT"), config.mtu, addresses, this.counters);
+    this.#tx = tx;
+    this.#neighbors = new GuestNeighbors(addresses);
+    this.#arp = new ArpResponder(addresses, this.#neighbors, tx, this.counters);
+    this.nat = DatagramNat.start({
       shim,
-      config,
-      addresses: this.addresses,
-      tx: dispatcher.tx,
+      addresses,
+      tx,
       counters: this.counters,
-      tapFd,
+      disableHostLoopback: config.disableHostLoopback,
+      disableDns: config.disableDns,
+      outboundAddr: config.outboundAddr,
     });
-    Object.assign(forwarders, this.datagrams.forwarders);
-    this.tcp = TcpService.start({ shim, config, tapFd, counters: this.counters });
-    forwarders.tcp = this.tcp.tcp;
-
+    let dns: DnsRelay | null = null;
+    try {
+      dns = config.disableDns ? null : DnsRelay.start({ shim, config, tapFd });
+      this.tcp = TcpService.start({ shim, config, tapFd, counters: this.counters });
+    } catch (error) {
+      this.nat.stop();
+      dns?.stop();
+      throw error;
+    }
+    this.dns = dns;
+    this.#datagrams = FrameRing.create(DATAGRAM_RING_BYTES, { maxFrame: MAX_DATAGRAM_FRAME });
     const start: TapReaderStart = {
-      ring: this.#ring.buffer,
       tapFd,
       stopFd,
       maxFrame: MAX_TAP_FRAME,
+      mtu: config.mtu,
+      network: config.network,
+      prefix: config.prefix,
+      counters: this.readerCounters.values.buffer as SharedArrayBuffer,
+      logLevel: LEVELS.filter(logEnabled).at(-1) ?? "error",
+      tcp: this.tcp.feed,
+      dns: this.dns?.feed ?? null,
+      datagrams: this.#datagrams.buffer,
     };
     this.#reader = WorkerThread.start(
       "tap reader",
       new URL("./workers/tap_reader.ts", import.meta.url),
       start,
     );
-    this.#consumer = this.#consume(dispatcher);
+    this.#consumer = this.#consume();
   }
 
   /** Starts the stack on an open tap fd. The network owns the fd from now on. */
@@ -115,15 +141,14 @@ export class Network {
   openApi(path: string): ApiService {
     if (this.#api !== null) throw new Error("The API socket is already open");
     const shim = this.#shim;
-    const dispatcher = this.#dispatcher;
-    const nat = this.datagrams.nat;
+    const nat = this.nat;
     const sink = new PortForwardSink({
       shim,
-      neighbors: dispatcher.neighbors,
-      requestMac: (ip) => dispatcher.requestMac(ip),
+      neighbors: this.#neighbors,
+      requestMac: (ip) => this.#arp.request(ip),
       tcp: this.tcp,
       udpNat: nat.udpNat,
-      frame: dispatcher.tx.frame,
+      frame: this.#tx.frame,
       counters: this.counters,
     });
     const listeners = new HostForwards(shim, nat.reactor, sink, {
@@ -148,14 +173,29 @@ export class Network {
     return api;
   }
 
-  async #consume(dispatcher: Dispatcher): Promise<void> {
-    const ring = this.#ring;
+  /** Every thread's counters summed. */
+  counterTotals(): Counters {
+    const tables = [this.counters, this.readerCounters, this.tcp.counters];
+    if (this.dns) tables.push(this.dns.counters);
+    return Counters.sum(tables);
+  }
+
+  /** A frame or neighbor record from the tap reader. */
+  #fromReader(frame: Uint8Array, now: number): void {
+    if (frame.length === NEIGHBOR_RECORD.LENGTH) {
+      this.#neighbors.learn(readU32(frame, NEIGHBOR_RECORD.IP), frame, NEIGHBOR_RECORD.MAC);
+    } else if (frame[IPV4_PROTOCOL_AT] === IpProtocol.UDP) {
+      this.nat.udp(frame, now);
+    } else {
+      this.nat.icmp(frame, now);
+    }
+  }
+
+  async #consume(): Promise<void> {
+    const ring = this.#datagrams;
+    const handle = (frame: Uint8Array) => this.#fromReader(frame, performance.now());
     while (!ring.closed) {
-      const handled = ring.drain(
-        (frame) => dispatcher.handleFrame(frame, performance.now()),
-        FRAMES_PER_TURN,
-      );
-      if (handled === FRAMES_PER_TURN) {
+      if (ring.drain(handle, FRAMES_PER_TURN) === FRAMES_PER_TURN) {
         // Not setTimeout(0): chained timers are clamped to 4 ms after five levels (HTML timers,
         // which Deno follows), so a busy ring got 256 frames per ~2-4 ms. setImmediate yields in
         // ~12 µs and still lets timers, signals and async FFI completions run.
@@ -176,13 +216,13 @@ export class Network {
     // The API first: its socket is unlinked and no forward accepts any more.
     this.#api?.close();
     this.#forwardSink?.close();
-    this.datagrams.nat.udpNat.forwardFlow = null;
-    this.#shim.shim_write(this.#stopFd, new BigUint64Array([1n]), 8);
-    this.#ring.close();
+    this.nat.udpNat.forwardFlow = null;
+    // Then the reader, which feeds everything else.
+    this.#shim.shim_eventfd_signal(this.#stopFd);
     await this.#reader.stop();
+    this.#datagrams.close();
     await this.#consumer;
-    await this.datagrams.stop();
-    await this.tcp.stop();
+    await Promise.all([this.nat.stop(), this.dns?.stop(), this.tcp.stop()]);
     this.#shim.shim_close(this.#stopFd);
     this.#shim.shim_close(this.#tapFd);
   }

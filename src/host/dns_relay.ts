@@ -1,14 +1,15 @@
 /**
  * The main-thread side of the DNS-resolver Worker (src/workers/dns_resolver.ts), on a
- * {@link RingWorker}: the dispatcher's `dns` forwarder copies each query frame into the ring and
- * the worker's eventfd is signalled once per drained batch, so a burst of queries costs one
- * wake-up. The worker writes answers to the tap itself and counts in its own table.
+ * {@link RingWorker}: the tap reader feeds query frames into the worker's ring
+ * ({@link DnsRelay.feed}), one wake-up per batch, so a burst of queries costs one. The worker
+ * writes answers to the tap itself and counts in its own table.
  */
 
 import type { Config } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
-import { C, Counters } from "../stack/counters.ts";
+import { Counters } from "../stack/counters.ts";
 import type { DnsResolverStart } from "../workers/dns_resolver.ts";
+import type { RingFeedChannel } from "./ring_feed.ts";
 import { RingWorker } from "./ring_worker.ts";
 
 /** Ring bytes for queries: a few hundred typical queries, or sixteen 64 KiB ones. */
@@ -22,8 +23,6 @@ export interface DnsRelayOptions {
   config: Pick<Config, "mtu" | "network" | "prefix" | "outboundAddr">;
   /** The tap fd, shared with the worker for writing answers. */
   tapFd: number;
-  /** The main thread's counters (for `dns.ring_full`). */
-  counters: Counters;
   /** resolv.conf to read (tests); default /etc/resolv.conf. */
   resolvConfPath?: string;
 }
@@ -33,16 +32,16 @@ export interface DnsRelayOptions {
  *
  * @example
  * ```ts ignore
- * const relay = DnsRelay.start({ shim, config, tapFd, counters });
- * forwarders.dns = relay.dns;
+ * const relay = DnsRelay.start({ shim, config, tapFd });
+ * // the tap reader: new RingFeed(shim, relay.feed, dropped)
  * await relay.stop();
  * ```
  */
 export class DnsRelay {
   /** The worker's counters (`dns.*`, and `tx.*` of its answers), readable from this thread. */
   readonly counters: Counters;
-  /** The `dns` forwarder for the dispatcher. */
-  readonly dns: (frame: Uint8Array, now: number) => void;
+  /** The worker's query input, for the tap reader. */
+  readonly feed: RingFeedChannel;
   /** Resolves when the worker has started (or failed to). */
   readonly started: Promise<void>;
   readonly #worker: RingWorker;
@@ -51,14 +50,12 @@ export class DnsRelay {
     const { shim, config } = options;
     const countersBuffer = new SharedArrayBuffer(Counters.BYTE_LENGTH);
     this.counters = new Counters(countersBuffer);
-    const mainCounters = options.counters;
     this.#worker = RingWorker.start({
       shim,
       name: "DNS resolver",
       url: new URL("../workers/dns_resolver.ts", import.meta.url),
       ringBytes: QUERY_RING_BYTES,
       maxFrame: MAX_QUERY_FRAME,
-      dropped: () => mainCounters.bump(C["dns.ring_full"]),
       start: (channel): DnsResolverStart => ({
         ...channel,
         tapFd: options.tapFd,
@@ -70,7 +67,7 @@ export class DnsRelay {
         resolvConfPath: options.resolvConfPath,
       }),
     });
-    this.dns = this.#worker.forward;
+    this.feed = this.#worker.feed;
     this.started = this.#worker.started;
   }
 

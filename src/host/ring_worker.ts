@@ -1,29 +1,24 @@
 /**
- * The main-thread side of a Worker fed with frames by the dispatcher (the TCP connection table,
- * the DNS resolver): a FrameRing the dispatcher's forwarder copies frames into (FFI memcpy;
- * TypedArray.set into a SharedArrayBuffer is slower), a signal eventfd written once per drained
- * batch (a microtask queued by the batch's first frame runs after the dispatcher's synchronous
- * drain), a stop eventfd, and the worker's lifecycle. Stopping is cooperative: the stop eventfd,
- * then `terminate()` as a fallback (it cannot interrupt a worker blocked in epoll_wait).
+ * The main-thread side of a Worker fed with frames by the tap reader (the TCP connection table,
+ * the DNS resolver): the worker's input channel (a FrameRing, its sleep flag and signal eventfd,
+ * see ring_feed.ts), a stop eventfd, and the worker's lifecycle. The tap reader attaches the
+ * producer side to {@link RingWorker.feed}. Stopping is cooperative: the stop eventfd, then
+ * `terminate()` as a fallback (it cannot interrupt a worker blocked in epoll_wait).
  *
- * The worker speaks {@link RingWorkerEvent}s and takes a start message that includes the ring and
- * both eventfds ({@link RingWorkerChannel}).
+ * The worker speaks {@link RingWorkerEvent}s and takes a start message that includes its channel
+ * ({@link RingWorkerChannel}).
  */
 
 import { errnoText } from "../ffi/errno.ts";
 import type { Shim } from "../ffi/shim.ts";
-import { FrameRing } from "../ring/frame_ring.ts";
+import { createFeedChannel, type RingFeedChannel } from "./ring_feed.ts";
 import { type WorkerEvent, WorkerThread } from "./worker_thread.ts";
 
 /** What such a worker reports. */
 export type RingWorkerEvent = WorkerEvent;
 
 /** The part of the start message every such worker gets. */
-export interface RingWorkerChannel {
-  /** Frames from the dispatcher (the worker consumes). */
-  ring: SharedArrayBuffer;
-  /** An eventfd the dispatcher signals after pushing a batch. */
-  signalFd: number;
+export interface RingWorkerChannel extends RingFeedChannel {
   /** An eventfd; readable means stop. */
   stopFd: number;
 }
@@ -39,71 +34,37 @@ export interface RingWorkerOptions {
   maxFrame: number;
   /** The start message, given the channel. */
   start(channel: RingWorkerChannel): RingWorkerChannel;
-  /** Whether a batch must be signalled (e.g. only while the worker sleeps); default: always. */
-  needsSignal?: () => boolean;
-  /** Called for each frame dropped because the ring was full (or the frame too long). */
-  dropped(): void;
 }
 
 /**
- * A running worker and its ring.
+ * A running worker and its input channel.
  *
  * @example
  * ```ts ignore
  * const worker = RingWorker.start({ shim, name: "TCP worker", url, ringBytes: 16 << 20,
- *   maxFrame: 65549, start: (channel) => ({ ...channel, mtu }), dropped: () => {} });
- * forwarders.tcp = worker.forward;
+ *   maxFrame: 65549, start: (channel) => ({ ...channel, mtu }) });
+ * // the tap reader: new RingFeed(shim, worker.feed, dropped)
  * await worker.stop();
  * ```
  */
 export class RingWorker {
-  /** Copies one frame into the ring (false: dropped, the ring is full); the dispatcher's forwarder. */
-  readonly forward: (frame: Uint8Array, now: number) => boolean;
+  /** The worker's input, for the producer to attach a `RingFeed` to. */
+  readonly feed: RingFeedChannel;
   /** Resolves when the worker has started (or failed to). */
   readonly started: Promise<void>;
   readonly #shim: Shim;
-  readonly #ring: FrameRing;
-  readonly #signalFd: number;
   readonly #stopFd: number;
   readonly #worker: WorkerThread;
-  #signalQueued = false;
   #stopping: Promise<void> | undefined;
 
   private constructor(options: RingWorkerOptions, signalFd: number, stopFd: number) {
-    const { shim, name, maxFrame } = options;
-    this.#shim = shim;
-    this.#signalFd = signalFd;
+    this.#shim = options.shim;
     this.#stopFd = stopFd;
-    const ring = FrameRing.create(options.ringBytes, { maxFrame });
-    this.#ring = ring;
-    const needsSignal = options.needsSignal ?? (() => true);
-    const dropped = options.dropped;
-    const signal = () => {
-      this.#signalQueued = false;
-      // The ring's HEAD store came before this (sequentially consistent) look at the worker.
-      if (needsSignal()) shim.shim_eventfd_signal(signalFd);
-    };
-    this.forward = (frame) => {
-      const length = frame.length;
-      const slot = length <= maxFrame ? ring.reserve(length) : null;
-      if (slot === null) {
-        ring.countDrop();
-        dropped();
-        return false;
-      }
-      shim.shim_copy(slot, 0, frame, 0, length);
-      ring.commit(length);
-      if (!this.#signalQueued) {
-        this.#signalQueued = true;
-        queueMicrotask(signal);
-      }
-      return true;
-    };
-
+    this.feed = createFeedChannel(options.ringBytes, options.maxFrame, signalFd);
     this.#worker = WorkerThread.start(
-      name,
+      options.name,
       options.url,
-      options.start({ ring: ring.buffer, signalFd, stopFd }),
+      options.start({ ...this.feed, stopFd }),
     );
     this.started = this.#worker.started;
   }
@@ -121,7 +82,7 @@ export class RingWorker {
     return new RingWorker(options, signalFd, stopFd);
   }
 
-  /** Stops the worker and closes the eventfds. Idempotent. */
+  /** Stops the worker and closes the eventfds. Idempotent. Stop the producer first. */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
     return this.#stopping;
@@ -129,9 +90,8 @@ export class RingWorker {
 
   async #stop(): Promise<void> {
     this.#shim.shim_eventfd_signal(this.#stopFd);
-    this.#ring.close();
     await this.#worker.stop();
-    this.#shim.shim_close(this.#signalFd);
+    this.#shim.shim_close(this.feed.signalFd);
     this.#shim.shim_close(this.#stopFd);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The main-thread side of the TCP connection-table Worker (src/workers/tcp_table.ts), on a
- * {@link RingWorker}: the dispatcher's `tcp` forwarder copies each segment frame into the ring,
- * and a batch is signalled only while the worker sleeps (a Dekker flag in a shared word, see the
- * worker), so a busy worker finds the frames on its next turn without a system call. The worker
+ * {@link RingWorker}: the tap reader feeds the guest's segments into the worker's ring
+ * ({@link TcpService.feed}); port forwards' accepted clients reach it through a second, small
+ * ring fed from this thread (`openToGuest`), under the same sleep flag and eventfd. The worker
  * writes segments to the tap itself and counts in its own table.
  */
 
@@ -10,8 +10,9 @@ import type { Config } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
 import { LEVELS, log, logEnabled } from "../log.ts";
 import { C, Counters } from "../stack/counters.ts";
-import { FORWARD_RECORD, TCP_CONTROL, type TcpTableStart } from "../workers/tcp_table.ts";
+import { FORWARD_RECORD, type TcpTableStart } from "../workers/tcp_table.ts";
 import { copyBytes, writeU16, writeU32 } from "../wire/view.ts";
+import { createFeedChannel, RingFeed, type RingFeedChannel } from "./ring_feed.ts";
 import { RingWorker } from "./ring_worker.ts";
 
 /**
@@ -21,6 +22,8 @@ import { RingWorker } from "./ring_worker.ts";
 const SEGMENT_RING_BYTES = 16 << 20;
 /** Largest segment frame: Ethernet header plus a 64 KiB datagram (reassembled, or MTU 65520). */
 const MAX_SEGMENT_FRAME = 14 + 65535;
+/** Ring bytes for accepted forward clients waiting to be taken by the worker. */
+const FORWARD_RING_BYTES = 64 << 10;
 /** Below this many open files, say how few connections fit. */
 const FEW_FILES = 4096;
 
@@ -33,7 +36,7 @@ export interface TcpServiceOptions {
   >;
   /** The tap fd, shared with the worker for writing segments. */
   tapFd: number;
-  /** The main thread's counters (for `tcp.ring_full`). */
+  /** This thread's counters (`tcp.ring_full` of forward clients). */
   counters: Counters;
   /** resolv.conf to read (tests); default /etc/resolv.conf. */
   resolvConfPath?: string;
@@ -52,44 +55,58 @@ export interface TcpServiceOptions {
 export class TcpService {
   /** The worker's counters (`tcp.*`, and `tx.*` of its segments), readable from this thread. */
   readonly counters: Counters;
-  /** The `tcp` forwarder for the dispatcher. */
-  readonly tcp: (frame: Uint8Array, now: number) => void;
+  /** The worker's segment input, for the tap reader. */
+  readonly feed: RingFeedChannel;
   /** Resolves when the worker has started (or failed to). */
   readonly started: Promise<void>;
   readonly #worker: RingWorker;
+  readonly #forwards: RingFeed;
   readonly #record = new Uint8Array(FORWARD_RECORD.LENGTH);
 
   private constructor(options: TcpServiceOptions) {
     const { shim, config } = options;
     const countersBuffer = new SharedArrayBuffer(Counters.BYTE_LENGTH);
     this.counters = new Counters(countersBuffer);
-    const controlBuffer = new SharedArrayBuffer(TCP_CONTROL.LENGTH * 4);
-    const control = new Int32Array(controlBuffer);
-    const mainCounters = options.counters;
+    const counters = options.counters;
+    let forwards!: RingFeed;
     this.#worker = RingWorker.start({
       shim,
       name: "TCP worker",
       url: new URL("../workers/tcp_table.ts", import.meta.url),
       ringBytes: SEGMENT_RING_BYTES,
       maxFrame: MAX_SEGMENT_FRAME,
-      needsSignal: () => Atomics.load(control, TCP_CONTROL.SLEEPING) !== 0,
-      dropped: () => mainCounters.bump(C["tcp.ring_full"]),
-      start: (channel): TcpTableStart => ({
-        ...channel,
-        control: controlBuffer,
-        tapFd: options.tapFd,
-        mtu: config.mtu,
-        network: config.network,
-        prefix: config.prefix,
-        disableHostLoopback: config.disableHostLoopback,
-        disableDns: config.disableDns,
-        outboundAddr: config.outboundAddr,
-        counters: countersBuffer,
-        logLevel: LEVELS.filter(logEnabled).at(-1) ?? "error",
-        resolvConfPath: options.resolvConfPath,
-      }),
+      start: (channel): TcpTableStart => {
+        // The forward ring shares the segment ring's sleep flag and eventfd.
+        const forwardChannel = createFeedChannel(
+          FORWARD_RING_BYTES,
+          FORWARD_RECORD.LENGTH,
+          channel.signalFd,
+          channel.sleeping,
+        );
+        forwards = new RingFeed(
+          shim,
+          forwardChannel.ring,
+          () => counters.bump(C["tcp.ring_full"]),
+          forwardChannel,
+        );
+        return {
+          ...channel,
+          forwards: forwardChannel.ring,
+          tapFd: options.tapFd,
+          mtu: config.mtu,
+          network: config.network,
+          prefix: config.prefix,
+          disableHostLoopback: config.disableHostLoopback,
+          disableDns: config.disableDns,
+          outboundAddr: config.outboundAddr,
+          counters: countersBuffer,
+          logLevel: LEVELS.filter(logEnabled).at(-1) ?? "error",
+          resolvConfPath: options.resolvConfPath,
+        };
+      },
     });
-    this.tcp = this.#worker.forward;
+    this.#forwards = forwards;
+    this.feed = this.#worker.feed;
     this.started = this.#worker.started;
   }
 
@@ -121,14 +138,15 @@ export class TcpService {
     macOffset: number,
   ): boolean {
     const record = this.#record;
-    writeU16(record, 12, FORWARD_RECORD.ETHERTYPE);
     writeU32(record, FORWARD_RECORD.FD, fd);
     writeU32(record, FORWARD_RECORD.PEER_ADDR, peerAddr);
     writeU16(record, FORWARD_RECORD.PEER_PORT, peerPort);
     writeU32(record, FORWARD_RECORD.GUEST_ADDR, guestAddr);
     writeU16(record, FORWARD_RECORD.GUEST_PORT, guestPort);
     copyBytes(record, FORWARD_RECORD.GUEST_MAC, mac, macOffset, 6);
-    return this.#worker.forward(record, 0);
+    if (!this.#forwards.push(record)) return false;
+    this.#forwards.flush();
+    return true;
   }
 
   /** Stops the worker (its connections are reset) and closes the eventfds (not the tap). */

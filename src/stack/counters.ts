@@ -78,6 +78,7 @@ export const COUNTER_NAMES = [
   "dhcp.inform",
   // Traffic for the NAT, which later issues add.
   "nat.not_implemented",
+  "nat.ring_full",
   // UDP NAT to host sockets (src/stack/udp_nat.ts).
   "udp.nat_sent",
   "udp.nat_received",
@@ -120,7 +121,7 @@ export const COUNTER_NAMES = [
   "dns.upstream_error",
   "dns.upstream_rejected",
   "dns.servfail",
-  // TCP relay (src/stack/tcp/), bumped in the TCP worker's own table; tcp.ring_full on this thread.
+  // TCP relay (src/stack/tcp/), bumped in the TCP worker's own table; tcp.ring_full by its feeders.
   "tcp.ring_full",
   "tcp.segment",
   "tcp.truncated",
@@ -212,6 +213,15 @@ export class Counters {
 
   /** Bytes needed to hold the table, for callers that provide a SharedArrayBuffer. */
   static readonly BYTE_LENGTH: number = COUNTER_NAMES.length * Float64Array.BYTES_PER_ELEMENT;
+
+  /** A fresh table holding the sum of `tables` (one per thread), counter by counter. */
+  static sum(tables: readonly Counters[]): Counters {
+    const total = new Counters();
+    for (const table of tables) {
+      for (let i = 0; i < COUNTER_NAMES.length; i++) total.values[i] += table.values[i];
+    }
+    return total;
+  }
 
   /** Adds `by` (default 1) to the counter at `index` (from `C`). */
   bump(index: number, by = 1): void {

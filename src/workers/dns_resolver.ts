@@ -1,10 +1,10 @@
 /**
  * The DNS-resolver Worker: answers the guest's UDP queries to the DNS address by forwarding them
  * to the host's nameservers (logic: src/dns/forwarder.ts). Query frames arrive through a
- * FrameRing from the dispatcher, with one eventfd signal per batch; answers are written to the
- * tap by this worker itself (tun writes are atomic per frame, so it shares the fd with the main
- * thread), with the DNS address as source. It sleeps in epoll_wait on the signal eventfd, the stop
- * eventfd and the upstream sockets, with the forwarder's next timer as the timeout.
+ * FrameRing fed by the tap reader (src/host/ring_feed.ts: an eventfd signal per batch, only while
+ * this worker sleeps); answers are written to the tap by this worker itself, with the DNS address
+ * as source. It sleeps in epoll_wait on the signal eventfd, the stop eventfd and the upstream
+ * sockets, with the forwarder's next timer as the timeout.
  *
  * Messages: in, one {@link DnsResolverStart}; out, {@link DnsResolverEvent}s.
  */
@@ -17,11 +17,12 @@ import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import { waitForFeeds } from "../host/ring_feed.ts";
 import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
+import { TapWriter } from "../link/tap_writer.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
 import { Counters } from "../stack/counters.ts";
-import type { GuestLink } from "../stack/guest_link.ts";
 import { GuestTx } from "../stack/guest_tx.ts";
 import { parseIpv4 } from "../wire/address.ts";
 import { EthernetFrame } from "../wire/ethernet.ts";
@@ -57,14 +58,11 @@ const MAX_MESSAGE = 65535;
 async function run(start: DnsResolverStart): Promise<void> {
   const shim = await loadShim();
   const ring = FrameRing.attach(start.ring);
+  const rings = [ring];
+  const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix);
-  const link: GuestLink = {
-    sendFrame(frame: Uint8Array): void {
-      shim.shim_write(start.tapFd, frame, frame.length);
-    },
-  };
-  const tx = new GuestTx(link, start.mtu, addresses, counters);
+  const tx = new GuestTx(new TapWriter(shim, start.tapFd, "DNS"), start.mtu, addresses, counters);
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
@@ -106,11 +104,11 @@ async function run(start: DnsResolverStart): Promise<void> {
   self.postMessage({ kind: "started" } satisfies DnsResolverEvent);
 
   let running = true;
-  while (running && !ring.closed) {
+  while (running) {
     const before = performance.now();
     const due = forwarder.nextDeadline - before;
     const timeout = Math.max(0, Math.min(IDLE_WAIT_MS, Math.ceil(due)));
-    const n = shim.shim_epoll_wait(epoll, events, MAX_EVENTS, timeout);
+    const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout);
     if (n === -EINTR) continue;
     if (n < 0) {
       self.postMessage({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
@@ -125,7 +123,6 @@ async function run(start: DnsResolverStart): Promise<void> {
       }
       if (token === SIGNAL_TOKEN) {
         shim.shim_eventfd_drain(start.signalFd);
-        ring.drain((frame) => query(frame, now));
         continue;
       }
       const fd = token;
@@ -141,6 +138,7 @@ async function run(start: DnsResolverStart): Promise<void> {
         forwarder.answer(fd, answer.subarray(0, got), now);
       }
     }
+    ring.drain((frame) => query(frame, now));
     forwarder.poll(performance.now());
   }
   forwarder.close();

@@ -1,43 +1,112 @@
 /**
- * The tap-reader Worker: owns the read side of the tap fd and moves every frame the guest sends
- * into a SharedArrayBuffer ring, reading straight into ring memory. It sleeps in poll() on the
- * tap and a stop eventfd; when the ring is full it waits for the consumer (back-pressure: the
- * kernel's tap queue then holds further frames) instead of dropping.
+ * The tap-reader Worker: owns the read side of the tap fd and runs the dispatcher on every frame
+ * the guest sends, in the thread that read it. ARP, ICMP echo to the emulated hosts and DHCP are
+ * answered here, written straight back to the tap (no thread hop: this is what ping to 10.0.2.2
+ * measures). TCP segments go into the TCP worker's ring and DNS queries into the DNS worker's,
+ * each woken once per batch; UDP and ICMP for the NAT go into a ring to the main thread, together
+ * with the guest MACs learned here ({@link NEIGHBOR_RECORD}), which the main thread needs for
+ * port forwards.
+ *
+ * ```
+ *  tap ─read─▶ Dispatcher ─┬─ ARP / ICMP echo / DHCP ─write─▶ tap
+ *                          ├─ TCP ──────▶ ring ▶ TCP worker
+ *                          ├─ DNS ──────▶ ring ▶ DNS worker
+ *                          └─ UDP, ICMP, neighbors ─▶ ring ▶ main thread (NAT)
+ * ```
+ *
+ * It sleeps in poll() on the tap and a stop eventfd. A full ring drops the frame (counted): the
+ * guest retransmits TCP, and UDP may be lost anyway.
  *
  * Messages: in, one {@link TapReaderStart}; out, {@link TapReaderEvent}s.
  */
 /// <reference lib="deno.worker" />
+import { deriveAddresses } from "../config.ts";
 import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { POLLERR, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
 import { loadShim } from "../ffi/shim.ts";
+import { RingFeed, type RingFeedChannel } from "../host/ring_feed.ts";
 import type { WorkerEvent } from "../host/worker_thread.ts";
-import { FrameRing } from "../ring/frame_ring.ts";
+import { TapWriter } from "../link/tap_writer.ts";
+import { type LogLevel, setLogLevel } from "../log.ts";
+import { C, Counters } from "../stack/counters.ts";
+import { Dispatcher } from "../stack/dispatcher.ts";
+import type { Ipv4Forwarders } from "../stack/forwarders.ts";
+import { writeU32 } from "../wire/view.ts";
 
 /** The start message. */
 export interface TapReaderStart {
-  ring: SharedArrayBuffer;
   tapFd: number;
   /** An eventfd; readable means stop. */
   stopFd: number;
   /** Largest frame read from the tap. */
   maxFrame: number;
+  mtu: number;
+  network: number;
+  prefix: number;
+  /** Counter table (Counters.BYTE_LENGTH bytes) this worker bumps; the main thread reads it. */
+  counters: SharedArrayBuffer;
+  logLevel: LogLevel;
+  /** The TCP worker's segment input. */
+  tcp: RingFeedChannel;
+  /** The DNS worker's query input; null with `--disable-dns` (queries then go to the NAT). */
+  dns: RingFeedChannel | null;
+  /** A FrameRing to the main thread: UDP and ICMP frames for the NAT, and NEIGHBOR_RECORDs. */
+  datagrams: SharedArrayBuffer;
 }
 
 /** What the reader reports. */
 export type TapReaderEvent = WorkerEvent;
 
-const FULL_RING_WAIT_MS = 50;
+/**
+ * A guest address and the MAC it was learned at (ARP or DHCP), in the ring to the main thread:
+ * shorter than any frame there (those hold a whole IPv4 datagram), so told apart by its length.
+ */
+export const NEIGHBOR_RECORD = { IP: 0, MAC: 4, LENGTH: 10 } as const;
+
+/** Frames handled before the workers fed in this batch are woken. */
+const FRAMES_PER_BATCH = 64;
 
 async function run(start: TapReaderStart): Promise<void> {
+  setLogLevel(start.logLevel);
   const shim = await loadShim();
-  const ring = FrameRing.attach(start.ring);
+  const counters = new Counters(start.counters);
+  const tcp = new RingFeed(
+    shim,
+    start.tcp.ring,
+    () => counters.bump(C["tcp.ring_full"]),
+    start.tcp,
+  );
+  const dns = start.dns &&
+    new RingFeed(shim, start.dns.ring, () => counters.bump(C["dns.ring_full"]), start.dns);
+  const datagrams = new RingFeed(
+    shim,
+    start.datagrams,
+    () => counters.bump(C["nat.ring_full"]),
+  );
+  const forwarders: Ipv4Forwarders = {
+    tcp: (frame) => tcp.push(frame),
+    udp: (frame) => datagrams.push(frame),
+    icmp: (frame) => datagrams.push(frame),
+  };
+  if (dns) forwarders.dns = (frame) => dns.push(frame);
+  const addresses = deriveAddresses(start.network, start.prefix);
+  const link = new TapWriter(shim, start.tapFd, "tap reader");
+  const dispatcher = new Dispatcher(addresses, start.mtu, link, counters, forwarders);
+  const record = new Uint8Array(NEIGHBOR_RECORD.LENGTH);
+  dispatcher.neighbors.onLearn = (ip) => {
+    writeU32(record, NEIGHBOR_RECORD.IP, ip);
+    dispatcher.neighbors.copyMac(ip, record, NEIGHBOR_RECORD.MAC);
+    datagrams.push(record);
+  };
+
   const polled = new PollSet([
     { fd: start.tapFd, events: POLLIN },
     { fd: start.stopFd, events: POLLIN },
   ]);
+  const buffer = new Uint8Array(start.maxFrame);
   self.postMessage({ kind: "started" } satisfies TapReaderEvent);
 
-  while (!ring.closed) {
+  for (;;) {
     const ready = shim.shim_poll(polled.bytes, polled.count, -1);
     if (ready === -EINTR) continue;
     if (ready < 0) {
@@ -49,17 +118,12 @@ async function run(start: TapReaderStart): Promise<void> {
       self.postMessage({ kind: "error", message: "the tap device reported an error" });
       break;
     }
-    // Drain the tap until it is empty, each frame read straight into ring memory.
-    for (;;) {
-      const slot = ring.reserve(start.maxFrame);
-      if (slot === null) {
-        if (ring.closed) break;
-        ring.waitForSpace(FULL_RING_WAIT_MS);
-        continue;
-      }
-      const n = shim.shim_read(start.tapFd, slot, start.maxFrame);
+    const now = performance.now();
+    for (let frames = 0; frames < FRAMES_PER_BATCH;) {
+      const n = shim.shim_read(start.tapFd, buffer, buffer.length);
       if (n > 0) {
-        ring.commit(n);
+        dispatcher.handleFrame(buffer.subarray(0, n), now);
+        frames++;
       } else if (n === -EAGAIN || n === 0) {
         break;
       } else if (n !== -EINTR) {
@@ -68,6 +132,8 @@ async function run(start: TapReaderStart): Promise<void> {
         break;
       }
     }
+    tcp.flush();
+    dns?.flush();
   }
   self.postMessage({ kind: "stopped" } satisfies TapReaderEvent);
   self.close();

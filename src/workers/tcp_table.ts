@@ -1,11 +1,11 @@
 /**
  * The TCP connection-table Worker: runs the TCP relay (src/stack/tcp/) over FFI host sockets.
- * Segments from the guest arrive through a FrameRing from the dispatcher, which signals an eventfd
- * once per batch, and only while this worker sleeps (a Dekker flag in `control`); segments for the
- * guest are written to the tap by this worker itself (tun writes are atomic per frame, so it shares
- * the fd with the main thread). One synchronous loop: epoll_wait over the signal and stop eventfds
- * and the host sockets, with the relay's next timer as the timeout; then host events, the frames
- * of the ring, due timers, and one flush per turn.
+ * Segments from the guest arrive through a FrameRing fed by the tap reader, port forwards'
+ * accepted clients through a second one fed by the main thread (src/host/ring_feed.ts: an eventfd
+ * signal per batch, only while this worker sleeps); segments for the guest are written to the tap
+ * by this worker itself. One synchronous loop: epoll_wait over the signal and stop eventfds and
+ * the host sockets, with the relay's next timer as the timeout; then host events, the frames of
+ * the rings, due timers, and one flush per turn.
  *
  * Messages: in, one {@link TcpTableStart}; out, {@link TcpTableEvent}s.
  */
@@ -16,24 +16,25 @@ import { EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import { waitForFeeds } from "../host/ring_feed.ts";
 import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { FfiTcpSockets } from "../host/tcp_sockets.ts";
+import { TapWriter } from "../link/tap_writer.ts";
 import { log, type LogLevel, setLogLevel } from "../log.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
 import { Counters } from "../stack/counters.ts";
-import type { GuestLink } from "../stack/guest_link.ts";
 import { tcpRoutes } from "../stack/tcp/routes.ts";
 import { TcpRelay } from "../stack/tcp/relay.ts";
 import { parseIpv4 } from "../wire/address.ts";
 import { readU16, readU32 } from "../wire/view.ts";
 
 /**
- * The start message: the ring of segment frames and the two eventfds (the dispatcher signals
- * `signalFd` after pushing a batch while this worker sleeps), and the rest.
+ * The start message: the channel of segment frames from the tap reader, the ring of
+ * {@link FORWARD_RECORD}s (same sleep flag and eventfd), and the rest.
  */
 export interface TcpTableStart extends RingWorkerChannel {
-  /** `Int32Array` words, see {@link TCP_CONTROL}. */
-  control: SharedArrayBuffer;
+  /** A FrameRing of forward records, fed by the main thread. */
+  forwards: SharedArrayBuffer;
   /** The tap, for segments to the guest. */
   tapFd: number;
   mtu: number;
@@ -53,33 +54,23 @@ export interface TcpTableStart extends RingWorkerChannel {
 /** What the worker reports. */
 export type TcpTableEvent = RingWorkerEvent;
 
-/** Word indices of the control buffer. */
-export const TCP_CONTROL = {
-  /** 1 while the worker is (about to be) asleep in epoll_wait: the dispatcher must signal. */
-  SLEEPING: 0,
-  /** Number of words. */
-  LENGTH: 1,
-} as const;
-
 /**
- * A port forward's accepted client, handed over in the segment ring (so it stays in order with
- * the guest's segments, and the worker needs no message loop): an Ethernet-shaped record with
- * the IEEE local experimental EtherType, which the dispatcher never forwards from the guest.
+ * A port forward's accepted client, handed over in the forward ring: the socket (the worker owns
+ * it from then on), the client as the guest sees it, and the guest's end.
  *
  * ```
- *  0      6      12    14   18         22        24         28        30        36
- *  | zero | zero | type | fd | peerAddr | peerPort | guestAddr | guestPort | guestMac |
+ *  0    4          8          10          14          16         22
+ *  | fd | peerAddr | peerPort | guestAddr | guestPort | guestMac |
  * ```
  */
 export const FORWARD_RECORD = {
-  ETHERTYPE: 0x88b5,
-  FD: 14,
-  PEER_ADDR: 18,
-  PEER_PORT: 22,
-  GUEST_ADDR: 24,
-  GUEST_PORT: 28,
-  GUEST_MAC: 30,
-  LENGTH: 36,
+  FD: 0,
+  PEER_ADDR: 4,
+  PEER_PORT: 8,
+  GUEST_ADDR: 10,
+  GUEST_PORT: 14,
+  GUEST_MAC: 16,
+  LENGTH: 22,
 } as const;
 
 const STOP_TOKEN = 0;
@@ -92,17 +83,12 @@ async function run(start: TcpTableStart): Promise<void> {
   setLogLevel(start.logLevel);
   const shim = await loadShim();
   const ring = FrameRing.attach(start.ring);
-  const control = new Int32Array(start.control);
+  const forwards = FrameRing.attach(start.forwards);
+  const rings = [ring, forwards];
+  const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix);
-  const tapFd = start.tapFd;
-  let writeErrors = 0;
-  const link: GuestLink = {
-    sendFrame(frame: Uint8Array): void {
-      const n = shim.shim_write(tapFd, frame, frame.length);
-      if (n < 0 && writeErrors++ === 0) log.warn(`TCP: write to the tap: ${errnoText(shim, -n)}`);
-    },
-  };
+  const link = new TapWriter(shim, start.tapFd, "TCP");
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
@@ -129,38 +115,28 @@ async function run(start: TcpTableStart): Promise<void> {
   });
   const events = new Uint32Array(2 * MAX_EVENTS);
   let now = performance.now();
-  const handle = (frame: Uint8Array) => {
-    if (
-      frame.length === FORWARD_RECORD.LENGTH && readU16(frame, 12) === FORWARD_RECORD.ETHERTYPE
-    ) {
-      const fd = readU32(frame, FORWARD_RECORD.FD);
-      const opened = relay.openToGuest(
-        fd,
-        readU32(frame, FORWARD_RECORD.PEER_ADDR),
-        readU16(frame, FORWARD_RECORD.PEER_PORT),
-        readU32(frame, FORWARD_RECORD.GUEST_ADDR),
-        readU16(frame, FORWARD_RECORD.GUEST_PORT),
-        frame,
-        FORWARD_RECORD.GUEST_MAC,
-        now,
-      );
-      if (!opened) shim.shim_close_reset(fd);
-      return;
-    }
-    relay.handleFrame(frame, now);
+  const openToGuest = (record: Uint8Array) => {
+    const fd = readU32(record, FORWARD_RECORD.FD);
+    const opened = relay.openToGuest(
+      fd,
+      readU32(record, FORWARD_RECORD.PEER_ADDR),
+      readU16(record, FORWARD_RECORD.PEER_PORT),
+      readU32(record, FORWARD_RECORD.GUEST_ADDR),
+      readU16(record, FORWARD_RECORD.GUEST_PORT),
+      record,
+      FORWARD_RECORD.GUEST_MAC,
+      now,
+    );
+    if (!opened) shim.shim_close_reset(fd);
   };
+  const segment = (frame: Uint8Array) => relay.handleFrame(frame, now);
   self.postMessage({ kind: "started" } satisfies TcpTableEvent);
 
   let running = true;
   while (running) {
     const wake = relay.nextWake(now);
-    let timeout = wake === Infinity ? -1 : Math.max(0, Math.ceil(wake - performance.now()));
-    // Dekker: announce the sleep, then look at the ring; the dispatcher pushes, then looks at
-    // the flag. Either it sees the flag and signals, or this sees its frame.
-    Atomics.store(control, TCP_CONTROL.SLEEPING, 1);
-    if (ring.peek() !== null) timeout = 0;
-    const n = shim.shim_epoll_wait(epoll, events, MAX_EVENTS, timeout);
-    Atomics.store(control, TCP_CONTROL.SLEEPING, 0);
+    const timeout = wake === Infinity ? -1 : Math.max(0, Math.ceil(wake - performance.now()));
+    const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout);
     if (n < 0 && n !== -EINTR) {
       self.postMessage({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
       break;
@@ -176,7 +152,8 @@ async function run(start: TcpTableStart): Promise<void> {
         relay.hostEvent(token, events[2 * i], now);
       }
     }
-    ring.drain(handle, FRAMES_PER_TURN);
+    forwards.drain(openToGuest);
+    ring.drain(segment, FRAMES_PER_TURN);
     relay.advanceTimers(now);
     relay.flush(now);
   }

@@ -1,0 +1,117 @@
+/**
+ * Frames handed from one thread to a Worker that sleeps in epoll_wait (the TCP connection table,
+ * the DNS resolver): a FrameRing, an eventfd in the worker's epoll set, and one shared word that
+ * says whether the worker is (about to be) asleep. Both sides of that protocol live here.
+ *
+ * The producer (`RingFeed`) copies frames into the ring (FFI memcpy: TypedArray.set into a
+ * SharedArrayBuffer is slower) and, once per batch (`flush`), writes the eventfd, but only while
+ * the worker sleeps: a busy worker finds the frames on its next turn without a system call. The
+ * worker (`waitForFeeds`) announces its sleep, looks at its rings, then sleeps. Dekker: the
+ * producer publishes a frame and then loads the flag; the worker stores the flag and then loads the
+ * ring's head (all `Atomics` are sequentially consistent), so either the producer sees the flag
+ * and signals, or the worker sees the frame and does not block.
+ */
+
+import type { Shim } from "../ffi/shim.ts";
+import { FrameRing } from "../ring/frame_ring.ts";
+
+/** How to wake a worker that sleeps in epoll_wait: its flag word and eventfd. */
+export interface EventfdWake {
+  /** One Int32 word: 1 while the worker is (about to be) asleep. */
+  sleeping: SharedArrayBuffer;
+  /** An eventfd in the worker's epoll set. */
+  signalFd: number;
+}
+
+/** What a producer needs to feed a worker: the ring and how to wake the worker. */
+export interface RingFeedChannel extends EventfdWake {
+  ring: SharedArrayBuffer;
+}
+
+/** Creates a channel's ring and flag word (the eventfd is the worker owner's). */
+export function createFeedChannel(
+  ringBytes: number,
+  maxFrame: number,
+  signalFd: number,
+  sleeping: SharedArrayBuffer = new SharedArrayBuffer(4),
+): RingFeedChannel {
+  return { ring: FrameRing.create(ringBytes, { maxFrame }).buffer, sleeping, signalFd };
+}
+
+/**
+ * The producer side, used by one thread. Without an `EventfdWake`, the consumer waits with the
+ * ring's own `waitForData`/`waitForDataAsync`, which `commit` already wakes.
+ *
+ * @example
+ * ```ts ignore
+ * const feed = new RingFeed(shim, channel.ring, () => counters.bump(C["tcp.ring_full"]), channel);
+ * for (const frame of batch) feed.push(frame);
+ * feed.flush();
+ * ```
+ */
+export class RingFeed {
+  readonly #shim: Shim;
+  readonly #ring: FrameRing;
+  readonly #sleeping: Int32Array | null;
+  readonly #signalFd: number;
+  readonly #dropped: () => void;
+  #pending = false;
+
+  /** @param dropped called for each frame dropped because the ring was full */
+  constructor(shim: Shim, ring: SharedArrayBuffer, dropped: () => void, wake?: EventfdWake) {
+    this.#shim = shim;
+    this.#ring = FrameRing.attach(ring);
+    this.#sleeping = wake ? new Int32Array(wake.sleeping) : null;
+    this.#signalFd = wake ? wake.signalFd : -1;
+    this.#dropped = dropped;
+  }
+
+  /** Copies one frame into the ring; false (counted) when it does not fit. */
+  push(frame: Uint8Array): boolean {
+    const ring = this.#ring;
+    const length = frame.length;
+    const slot = length <= ring.maxFrame ? ring.reserve(length) : null;
+    if (slot === null) {
+      ring.countDrop();
+      this.#dropped();
+      return false;
+    }
+    this.#shim.shim_copy(slot, 0, frame, 0, length);
+    ring.commit(length);
+    this.#pending = this.#sleeping !== null;
+    return true;
+  }
+
+  /** Ends a batch: wakes the worker if frames were pushed since the last flush and it sleeps. */
+  flush(): void {
+    if (!this.#pending) return;
+    this.#pending = false;
+    if (Atomics.load(this.#sleeping!, 0) !== 0) this.#shim.shim_eventfd_signal(this.#signalFd);
+  }
+}
+
+/**
+ * The worker side: `epoll_wait` that a feed's `flush` interrupts, not blocking at all when one of
+ * `rings` (all fed under the flag word `sleeping`) already holds a frame. Returns epoll_wait's
+ * result; the caller drains the eventfd when it is reported and then the rings.
+ */
+export function waitForFeeds(
+  shim: Shim,
+  sleeping: Int32Array,
+  rings: readonly FrameRing[],
+  epoll: number,
+  events: Uint32Array,
+  maxEvents: number,
+  timeoutMs: number,
+): number {
+  Atomics.store(sleeping, 0, 1);
+  for (const ring of rings) {
+    if (ring.peek() !== null) {
+      timeoutMs = 0;
+      break;
+    }
+  }
+  const n = shim.shim_epoll_wait(epoll, events, maxEvents, timeoutMs);
+  Atomics.store(sleeping, 0, 0);
+  return n;
+}
