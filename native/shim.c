@@ -230,7 +230,8 @@ int shim_open_tap(const char *userns_path, const char *netns_path, const char *t
 
 
   set_name(&job.tun_req, tapname);
-  job.tun_req.ifr_flags = IFF_TAP | IFF_NO_PI;
+  /* Every frame carries a virtio-net header (native/vnet.c turns the offloads on). */
+  job.tun_req.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   set_name(&job.lo_up, "lo");
   set_name(&job.tap_up, tapname);
   set_name(&job.mtu, tapname);

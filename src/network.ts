@@ -27,17 +27,17 @@ import { DatagramNat } from "./host/datagram_nat.ts";
 import { DnsRelay } from "./host/dns_relay.ts";
 import { TcpService } from "./host/tcp_service.ts";
 import { WorkerThread } from "./host/worker_thread.ts";
-import { TapWriter } from "./link/tap_writer.ts";
+import { type Tap, tapWriter } from "./link/tap_writer.ts";
 import { NEIGHBOR_RECORD, type TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
 
 /** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
 const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
-/** The largest frame a tap read can return (slirp4netns reads into 65536 bytes). */
-const MAX_TAP_FRAME = 65536;
+/** The largest frame read from the tap: a 64 KiB datagram (a TCP super-frame) behind Ethernet. */
+const MAX_TAP_FRAME = 14 + 65535;
 /** Largest frame in the datagram ring: Ethernet header plus a reassembled 64 KiB datagram. */
-const MAX_DATAGRAM_FRAME = 14 + 65535;
+const MAX_DATAGRAM_FRAME = MAX_TAP_FRAME;
 /** Frames handled before the event loop gets a turn (signals, timers, API clients). */
 const FRAMES_PER_TURN = 256;
 /** Offset of the IPv4 protocol byte in a frame (RFC 791 header, behind 14 bytes of Ethernet). */
@@ -56,8 +56,9 @@ export class Network {
   readonly dns: DnsRelay | null;
   /** The TCP connection-table Worker. */
   readonly tcp: TcpService;
+  /** The tap, and whether it carries virtio-net headers (TCP offload). */
+  readonly tap: Tap;
   readonly #shim: Shim;
-  readonly #tapFd: number;
   readonly #stopFd: number;
   readonly #datagrams: FrameRing;
   readonly #reader: WorkerThread;
@@ -71,13 +72,13 @@ export class Network {
   #forwardSink: PortForwardSink | null = null;
   #stopping: Promise<void> | undefined;
 
-  private constructor(shim: Shim, config: Config, tapFd: number, stopFd: number) {
+  private constructor(shim: Shim, config: Config, tap: Tap, stopFd: number) {
     this.#shim = shim;
-    this.#tapFd = tapFd;
+    this.tap = tap;
     this.#stopFd = stopFd;
     const addresses = deriveAddresses(config.network, config.prefix);
     this.addresses = addresses;
-    const tx = new GuestTx(new TapWriter(shim, tapFd, "NAT"), config.mtu, addresses, this.counters);
+    const tx = new GuestTx(tapWriter(shim, tap, "NAT"), config.mtu, addresses, this.counters);
     this.#tx = tx;
     this.#neighbors = new GuestNeighbors(addresses);
     this.#arp = new ArpResponder(addresses, this.#neighbors, tx, this.counters);
@@ -92,8 +93,8 @@ export class Network {
     });
     let dns: DnsRelay | null = null;
     try {
-      dns = config.disableDns ? null : DnsRelay.start({ shim, config, tapFd });
-      this.tcp = TcpService.start({ shim, config, tapFd, counters: this.counters });
+      dns = config.disableDns ? null : DnsRelay.start({ shim, config, tap });
+      this.tcp = TcpService.start({ shim, config, tap, counters: this.counters });
     } catch (error) {
       this.nat.stop();
       dns?.stop();
@@ -102,7 +103,7 @@ export class Network {
     this.dns = dns;
     this.#datagrams = FrameRing.create(DATAGRAM_RING_BYTES, { maxFrame: MAX_DATAGRAM_FRAME });
     const start: TapReaderStart = {
-      tapFd,
+      tap,
       stopFd,
       maxFrame: MAX_TAP_FRAME,
       mtu: config.mtu,
@@ -129,9 +130,11 @@ export class Network {
     if (nonblocking < 0) {
       throw new Error(`Cannot make the tap fd non-blocking: ${errnoText(shim, -nonblocking)}`);
     }
+    const vnet = shim.shim_tap_offload(tapFd);
+    if (vnet < 0) throw new Error(`Cannot query the tap device: ${errnoText(shim, -vnet)}`);
     const stopFd = shim.shim_eventfd();
     if (stopFd < 0) throw new Error(`Cannot create an eventfd: ${errnoText(shim, -stopFd)}`);
-    return new Network(shim, config, tapFd, stopFd);
+    return new Network(shim, config, { fd: tapFd, vnet: vnet === 1 }, stopFd);
   }
 
   /**
@@ -224,6 +227,6 @@ export class Network {
     await this.#consumer;
     await Promise.all([this.nat.stop(), this.dns?.stop(), this.tcp.stop()]);
     this.#shim.shim_close(this.#stopFd);
-    this.#shim.shim_close(this.#tapFd);
+    this.#shim.shim_close(this.tap.fd);
   }
 }

@@ -35,6 +35,14 @@ const SYMBOLS = {
   shim_read: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int shim_write(int fd, const void *buf, int len)
   shim_write: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int shim_tap_offload(int fd)
+  shim_tap_offload: { parameters: ["i32"], result: "i32" },
+  // int shim_write_vnet(int fd, const void *frame, int len, int csum_start, int csum_offset,
+  //                     int gso_type, int gso_size)
+  shim_write_vnet: {
+    parameters: ["i32", "buffer", "i32", "i32", "i32", "i32", "i32"],
+    result: "i32",
+  },
   // int shim_poll(struct pollfd *fds, int count, int timeout_ms)
   shim_poll: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   // the same, on a thread of Deno's blocking pool: for a rare wait that must not block a thread

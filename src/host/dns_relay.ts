@@ -7,6 +7,7 @@
 
 import type { Config } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
+import type { Tap } from "../link/tap_writer.ts";
 import { Counters } from "../stack/counters.ts";
 import type { DnsResolverStart } from "../workers/dns_resolver.ts";
 import type { RingFeedChannel } from "./ring_feed.ts";
@@ -22,7 +23,7 @@ export interface DnsRelayOptions {
   shim: Shim;
   config: Pick<Config, "mtu" | "network" | "prefix" | "outboundAddr">;
   /** The tap fd, shared with the worker for writing answers. */
-  tapFd: number;
+  tap: Tap;
   /** resolv.conf to read (tests); default /etc/resolv.conf. */
   resolvConfPath?: string;
 }
@@ -32,7 +33,7 @@ export interface DnsRelayOptions {
  *
  * @example
  * ```ts ignore
- * const relay = DnsRelay.start({ shim, config, tapFd });
+ * const relay = DnsRelay.start({ shim, config, tap });
  * // the tap reader: new RingFeed(shim, relay.feed, dropped)
  * await relay.stop();
  * ```
@@ -58,7 +59,7 @@ export class DnsRelay {
       maxFrame: MAX_QUERY_FRAME,
       start: (channel): DnsResolverStart => ({
         ...channel,
-        tapFd: options.tapFd,
+        tap: options.tap,
         mtu: config.mtu,
         network: config.network,
         prefix: config.prefix,

@@ -66,17 +66,22 @@ export class RingFeed {
     this.#dropped = dropped;
   }
 
-  /** Copies one frame into the ring; false (counted) when it does not fit. */
-  push(frame: Uint8Array): boolean {
+  /**
+   * Copies one frame into the ring, behind one `tag` byte if given (a record of the consumer's
+   * format); false (counted) when it does not fit.
+   */
+  push(frame: Uint8Array, tag?: number): boolean {
     const ring = this.#ring;
-    const length = frame.length;
+    const at = tag === undefined ? 0 : 1;
+    const length = at + frame.length;
     const slot = length <= ring.maxFrame ? ring.reserve(length) : null;
     if (slot === null) {
       ring.countDrop();
       this.#dropped();
       return false;
     }
-    this.#shim.shim_copy(slot, 0, frame, 0, length);
+    if (at) slot[0] = tag!;
+    this.#shim.shim_copy(slot, at, frame, 0, frame.length);
     ring.commit(length);
     this.#pending = this.#sleeping !== null;
     return true;

@@ -8,9 +8,10 @@
 
 import type { Config } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
+import type { Tap } from "../link/tap_writer.ts";
 import { LEVELS, log, logEnabled } from "../log.ts";
 import { C, Counters } from "../stack/counters.ts";
-import { FORWARD_RECORD, type TcpTableStart } from "../workers/tcp_table.ts";
+import { FORWARD_RECORD, SEGMENT_RECORD, type TcpTableStart } from "../workers/tcp_table.ts";
 import { copyBytes, writeU16, writeU32 } from "../wire/view.ts";
 import { createFeedChannel, RingFeed, type RingFeedChannel } from "./ring_feed.ts";
 import { RingWorker } from "./ring_worker.ts";
@@ -20,8 +21,9 @@ import { RingWorker } from "./ring_worker.ts";
  * hold in flight (a full ring drops the frame; the guest retransmits it).
  */
 const SEGMENT_RING_BYTES = 16 << 20;
-/** Largest segment frame: Ethernet header plus a 64 KiB datagram (reassembled, or MTU 65520). */
-const MAX_SEGMENT_FRAME = 14 + 65535;
+/** Largest segment record: its tag byte, Ethernet header and a 64 KiB datagram (a super-frame,
+ * reassembled, or MTU 65520). */
+const MAX_SEGMENT_RECORD = SEGMENT_RECORD.FRAME + 14 + 65535;
 /** Ring bytes for accepted forward clients waiting to be taken by the worker. */
 const FORWARD_RING_BYTES = 64 << 10;
 /** Below this many open files, say how few connections fit. */
@@ -35,7 +37,7 @@ export interface TcpServiceOptions {
     "mtu" | "network" | "prefix" | "outboundAddr" | "disableHostLoopback" | "disableDns"
   >;
   /** The tap fd, shared with the worker for writing segments. */
-  tapFd: number;
+  tap: Tap;
   /** This thread's counters (`tcp.ring_full` of forward clients). */
   counters: Counters;
   /** resolv.conf to read (tests); default /etc/resolv.conf. */
@@ -47,7 +49,7 @@ export interface TcpServiceOptions {
  *
  * @example
  * ```ts ignore
- * const tcp = TcpService.start({ shim, config, tapFd, counters });
+ * const tcp = TcpService.start({ shim, config, tap, counters });
  * forwarders.tcp = tcp.tcp;
  * await tcp.stop();
  * ```
@@ -74,7 +76,7 @@ export class TcpService {
       name: "TCP worker",
       url: new URL("../workers/tcp_table.ts", import.meta.url),
       ringBytes: SEGMENT_RING_BYTES,
-      maxFrame: MAX_SEGMENT_FRAME,
+      maxFrame: MAX_SEGMENT_RECORD,
       start: (channel): TcpTableStart => {
         // The forward ring shares the segment ring's sleep flag and eventfd.
         const forwardChannel = createFeedChannel(
@@ -92,7 +94,7 @@ export class TcpService {
         return {
           ...channel,
           forwards: forwardChannel.ring,
-          tapFd: options.tapFd,
+          tap: options.tap,
           mtu: config.mtu,
           network: config.network,
           prefix: config.prefix,

@@ -2,28 +2,72 @@
  * The `GuestLink` of the real tap device: one write(2) per frame. A tun/tap write is atomic per
  * frame, so every thread that sends to the guest (the tap reader, the main thread, the TCP and
  * DNS workers) owns a `TapWriter` of its own on the same fd, without locking.
+ *
+ * On a tap with virtio-net headers (src/wire/virtio_net.ts) every frame goes behind one, and TCP
+ * frames may be offloaded: the guest's kernel finishes their checksum and cuts super-frames into
+ * MSS-sized segments.
  */
 import { errnoText } from "../ffi/errno.ts";
 import type { Shim } from "../ffi/shim.ts";
 import { log } from "../log.ts";
-import type { GuestLink } from "../stack/guest_link.ts";
+import type { GuestLink, TcpOffloadLink } from "../stack/guest_link.ts";
+import { TCP } from "../wire/tcp.ts";
+import { VnetGso } from "../wire/virtio_net.ts";
 
-/** Writes frames to the guest; the first failed write is logged, all are counted. */
+/** An open tap as every thread sees it (structured-cloneable, for Worker start messages). */
+export interface Tap {
+  fd: number;
+  /** Whether each frame read or written carries a virtio-net header (src/wire/virtio_net.ts). */
+  vnet: boolean;
+}
+
+/** Writes plain frames to a tap without virtio-net headers. */
 export class TapWriter implements GuestLink {
   /** Failed writes (e.g. ENOBUFS, or EIO once the namespace is gone). */
   writeErrors = 0;
 
   /** @param who names the writing thread in the log line, e.g. "TCP" */
   constructor(
-    private readonly shim: Shim,
-    private readonly tapFd: number,
-    private readonly who: string,
+    protected readonly shim: Shim,
+    protected readonly tapFd: number,
+    protected readonly who: string,
   ) {}
 
   sendFrame(frame: Uint8Array): void {
-    const n = this.shim.shim_write(this.tapFd, frame, frame.length);
+    this.written(this.shim.shim_write(this.tapFd, frame, frame.length));
+  }
+
+  /** Counts (and logs the first) failed write; `n` is a write's result. */
+  protected written(n: number): void {
     if (n < 0 && this.writeErrors++ === 0) {
       log.warn(`${this.who}: write to the tap: ${errnoText(this.shim, -n)}`);
     }
   }
+}
+
+/** Writes frames behind virtio-net headers, offloading TCP checksums and segmentation. */
+export class VnetTapWriter extends TapWriter implements TcpOffloadLink {
+  override sendFrame(frame: Uint8Array): void {
+    this.written(this.shim.shim_write_vnet(this.tapFd, frame, frame.length, 0, 0, 0, 0));
+  }
+
+  sendTcpFrame(frame: Uint8Array, tcpOffset: number, segmentSize: number): void {
+    const gso = segmentSize > 0 ? VnetGso.TCPV4 : VnetGso.NONE;
+    this.written(
+      this.shim.shim_write_vnet(
+        this.tapFd,
+        frame,
+        frame.length,
+        tcpOffset,
+        TCP.CHECKSUM,
+        gso,
+        segmentSize,
+      ),
+    );
+  }
+}
+
+/** The writer for `tap`; `who` names the writing thread in log lines. */
+export function tapWriter(shim: Shim, tap: Tap, who: string): TapWriter {
+  return tap.vnet ? new VnetTapWriter(shim, tap.fd, who) : new TapWriter(shim, tap.fd, who);
 }

@@ -4,7 +4,8 @@
  * everything else is dropped and counted, one counter per reason (`nat.not_implemented` where no
  * forwarder is set).
  *
- * Checks, in order: frame length (runt, above MTU + 14), destination and source MAC, EtherType;
+ * Checks, in order: frame length (runt, above MTU + 14 unless the tap says it is a TCP super-frame,
+ * src/wire/virtio_net.ts), destination and source MAC, EtherType;
  * for IPv4: lengths, header checksum, options, fragments, source and destination address.
  * Fragments are reassembled (`Ipv4Reassembler`, with strict limits) and the whole datagram, which
  * may exceed the MTU, continues from the address checks on.
@@ -24,6 +25,7 @@ import {
   LIMITED_BROADCAST,
 } from "../wire/ipv4.ts";
 import { UdpDatagram } from "../wire/udp.ts";
+import { RxOffload } from "../wire/virtio_net.ts";
 import { ArpResponder } from "./arp.ts";
 import { C, type Counters } from "./counters.ts";
 import { DhcpServer } from "./dhcp_server.ts";
@@ -73,6 +75,8 @@ export class Dispatcher {
   readonly #udp = new UdpDatagram();
   readonly #wholeEth = new EthernetFrame();
   readonly #forward: Ipv4Forwarders;
+  /** The RxOffload bits of the frame being handled. */
+  #offload: number = RxOffload.NONE;
   /** Fragments waiting for the rest of their datagram. */
   readonly reassembler: Ipv4Reassembler;
 
@@ -109,15 +113,17 @@ export class Dispatcher {
 
   /**
    * Handles one Ethernet frame (without FCS) read from the tap. Replies, if any, are sent
-   * through the link before this returns. `now` is a monotonic clock in milliseconds.
+   * through the link before this returns. `now` is a monotonic clock in milliseconds; `offload`
+   * holds the {@link RxOffload} bits of the frame's virtio-net header.
    */
-  handleFrame(frame: Uint8Array, now: number): void {
+  handleFrame(frame: Uint8Array, now: number, offload: number = RxOffload.NONE): void {
     const counters = this.counters;
     counters.bump(C["frame.received"]);
-    if (frame.length > this.#maxFrameLength) {
+    if (frame.length > this.#maxFrameLength && !(offload & RxOffload.TCP_SEGMENTED)) {
       counters.bump(C["frame.too_long"]);
       return;
     }
+    this.#offload = offload;
     const eth = this.#eth.wrap(frame);
     if (eth.check() !== "ok") {
       counters.bump(C["frame.runt"]);
@@ -201,6 +207,11 @@ export class Dispatcher {
     const src = ip.src;
     const dst = ip.dst;
     const protocol = ip.protocol;
+    // A super-frame (virtio-net GSO) is only ever TCP.
+    if ((this.#offload & RxOffload.TCP_SEGMENTED) && protocol !== IpProtocol.TCP) {
+      counters.bump(C["frame.too_long"]);
+      return;
+    }
     // RFC 1122 §3.2.1.3: a source is never broadcast, multicast or loopback; 0.0.0.0 only while
     // the host learns its address, which here means DHCP (checked below).
     if (
@@ -259,7 +270,9 @@ export class Dispatcher {
         return;
       }
       case IpProtocol.TCP:
-        this.#hand(forward.tcp, eth.bytes, now);
+        if (forward.tcp) {
+          forward.tcp(eth.bytes, now, (this.#offload & RxOffload.CHECKSUM_PARTIAL) !== 0);
+        } else counters.bump(C["nat.not_implemented"]);
         return;
       default:
         counters.bump(C["ipv4.unknown_protocol"]);
@@ -289,7 +302,7 @@ export class Dispatcher {
         this.counters.bump(C["udp.bad_length"]);
         return null;
     }
-    if (!udp.verifyChecksum(ip.src, ip.dst)) {
+    if (!(this.#offload & RxOffload.CHECKSUM_PARTIAL) && !udp.verifyChecksum(ip.src, ip.dst)) {
       this.counters.bump(C["udp.bad_checksum"]);
       return null;
     }

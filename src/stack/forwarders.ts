@@ -5,8 +5,11 @@
  * than the frame: Ethernet padding). The bytes are valid only until the call returns.
  */
 export interface Ipv4Forwarders {
-  /** TCP segments, to any address but the emulated hosts' own answers. */
-  tcp?(frame: Uint8Array, now: number): void;
+  /**
+   * TCP segments, to any address but the emulated hosts' own answers; `checksumPartial`: the tap
+   * left the checksum to be computed (virtio-net NEEDS_CSUM), so it must not be verified.
+   */
+  tcp?(frame: Uint8Array, now: number, checksumPartial: boolean): void;
   /** UDP datagrams not handled here (DHCP) and not DNS queries taken by `dns`. */
   udp?(frame: Uint8Array, now: number): void;
   /** UDP datagrams to the DNS address, port 53. When absent, they go to `udp`. */

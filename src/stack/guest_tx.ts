@@ -16,11 +16,11 @@ import {
   ETHERNET_MIN_FRAME_LEN,
   EtherType,
 } from "../wire/ethernet.ts";
-import { emitIpv4Header, IPV4, IPV4_HEADER_LEN, Ipv4Flag } from "../wire/ipv4.ts";
+import { emitIpv4Header, IpProtocol, IPV4, IPV4_HEADER_LEN, Ipv4Flag } from "../wire/ipv4.ts";
 import { internetChecksum } from "../wire/checksum.ts";
 import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
-import type { GuestLink } from "./guest_link.ts";
+import { type GuestLink, hasTcpOffload, type TcpOffloadLink } from "./guest_link.ts";
 import { slirpMac } from "./slirp_mac.ts";
 
 /** Where the IPv4 payload of a frame built by `GuestTx.sendIpv4` starts in the scratch buffer. */
@@ -60,6 +60,7 @@ export class GuestTx {
   /** Where fragments are built. */
   readonly #fragment: Uint8Array;
   readonly #link: GuestLink;
+  readonly #offload: TcpOffloadLink | null;
   readonly #dns: number;
   readonly #gatewayMac: Uint8Array;
   readonly #dnsMac: Uint8Array;
@@ -68,6 +69,7 @@ export class GuestTx {
 
   constructor(link: GuestLink, mtu: number, addresses: Addresses, counters: Counters) {
     this.#link = link;
+    this.#offload = hasTcpOffload(link) ? link : null;
     this.#dns = addresses.dns;
     this.#gatewayMac = slirpMac(addresses.gateway);
     this.#dnsMac = slirpMac(addresses.dns);
@@ -123,6 +125,53 @@ export class GuestTx {
       this.#counters.bump(C["tx.exceeds_mtu"]);
       return false;
     }
+    this.#emitHeaders(dstMac, dstMacOffset, src, dst, protocol, ttl, tos, payloadLength);
+    if (payloadLength <= this.maxIpv4Payload) return this.send(IPV4_PAYLOAD_OFFSET + payloadLength);
+    this.#sendFragments(payloadLength);
+    return true;
+  }
+
+  /** Whether the link takes offloaded TCP frames (`sendTcpOffloaded`). */
+  get tcpOffload(): boolean {
+    return this.#offload !== null;
+  }
+
+  /**
+   * Like `sendIpv4` for a TCP segment at `IPV4_PAYLOAD_OFFSET` whose checksum field holds the
+   * folded pseudo-header sum, on a link with `tcpOffload`: the guest's kernel finishes the
+   * checksum, and cuts a segment with more than `segmentSize` data bytes (up to
+   * {@link IPV4_MAX_PAYLOAD} in all) into segments of that size.
+   */
+  sendTcpOffloaded(
+    dstMac: Uint8Array,
+    src: number,
+    dst: number,
+    ttl: number,
+    tcpLength: number,
+    dataLength: number,
+    segmentSize: number,
+  ): void {
+    this.#emitHeaders(dstMac, 0, src, dst, IpProtocol.TCP, ttl, 0, tcpLength);
+    const frame = this.frame.subarray(0, IPV4_PAYLOAD_OFFSET + tcpLength);
+    this.#offload!.sendTcpFrame(
+      frame,
+      IPV4_PAYLOAD_OFFSET,
+      dataLength > segmentSize ? segmentSize : 0,
+    );
+    this.#counters.bump(C["tx.frame"]);
+  }
+
+  /** Ethernet and IPv4 headers in the scratch buffer, before a payload already in place. */
+  #emitHeaders(
+    dstMac: Uint8Array,
+    dstMacOffset: number,
+    src: number,
+    dst: number,
+    protocol: number,
+    ttl: number,
+    tos: number,
+    payloadLength: number,
+  ): void {
     const frame = this.frame;
     const srcMac = src === this.#dns ? this.#dnsMac : this.#gatewayMac;
     emitEthernetHeader(frame, 0, dstMac, dstMacOffset, srcMac, 0, EtherType.IPV4);
@@ -139,9 +188,6 @@ export class GuestTx {
       dst,
       tos,
     );
-    if (payloadLength <= this.maxIpv4Payload) return this.send(IPV4_PAYLOAD_OFFSET + payloadLength);
-    this.#sendFragments(payloadLength);
-    return true;
   }
 
   /** Cuts the datagram in the scratch buffer (20-byte header, no DF) into fragments. */

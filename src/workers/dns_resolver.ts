@@ -20,7 +20,7 @@ import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
 import { waitForFeeds } from "../host/ring_feed.ts";
 import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
-import { TapWriter } from "../link/tap_writer.ts";
+import { type Tap, tapWriter } from "../link/tap_writer.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
 import { Counters } from "../stack/counters.ts";
 import { GuestTx } from "../stack/guest_tx.ts";
@@ -32,7 +32,7 @@ import { UdpDatagram } from "../wire/udp.ts";
 /** The start message: the ring of query frames and its eventfds, and the rest. */
 export interface DnsResolverStart extends RingWorkerChannel {
   /** The tap, for answers. */
-  tapFd: number;
+  tap: Tap;
   mtu: number;
   network: number;
   prefix: number;
@@ -62,7 +62,7 @@ async function run(start: DnsResolverStart): Promise<void> {
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix);
-  const tx = new GuestTx(new TapWriter(shim, start.tapFd, "DNS"), start.mtu, addresses, counters);
+  const tx = new GuestTx(tapWriter(shim, start.tap, "DNS"), start.mtu, addresses, counters);
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);

@@ -15,7 +15,9 @@
  * ```
  *
  * It sleeps in poll() on the tap and a stop eventfd. A full ring drops the frame (counted): the
- * guest retransmits TCP, and UDP may be lost anyway.
+ * guest retransmits TCP, and UDP may be lost anyway. On a tap with virtio-net headers, the header's
+ * offload bits go with the frame (src/wire/virtio_net.ts): TCP super-frames above the MTU, and
+ * partial checksums the TCP worker must not verify.
  *
  * Messages: in, one {@link TapReaderStart}; out, {@link TapReaderEvent}s.
  */
@@ -26,19 +28,20 @@ import { POLLERR, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { RingFeed, type RingFeedChannel } from "../host/ring_feed.ts";
 import type { WorkerEvent } from "../host/worker_thread.ts";
-import { TapWriter } from "../link/tap_writer.ts";
+import { type Tap, tapWriter } from "../link/tap_writer.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
 import { C, Counters } from "../stack/counters.ts";
 import { Dispatcher } from "../stack/dispatcher.ts";
 import type { Ipv4Forwarders } from "../stack/forwarders.ts";
 import { writeU32 } from "../wire/view.ts";
+import { RxOffload, rxOffload, VNET_HDR_LEN } from "../wire/virtio_net.ts";
 
 /** The start message. */
 export interface TapReaderStart {
-  tapFd: number;
+  tap: Tap;
   /** An eventfd; readable means stop. */
   stopFd: number;
-  /** Largest frame read from the tap. */
+  /** Largest frame read from the tap (without the virtio-net header). */
   maxFrame: number;
   mtu: number;
   network: number;
@@ -84,13 +87,14 @@ async function run(start: TapReaderStart): Promise<void> {
     () => counters.bump(C["nat.ring_full"]),
   );
   const forwarders: Ipv4Forwarders = {
-    tcp: (frame) => tcp.push(frame),
+    tcp: (frame, _now, checksumPartial) => tcp.push(frame, checksumPartial ? 1 : 0),
     udp: (frame) => datagrams.push(frame),
     icmp: (frame) => datagrams.push(frame),
   };
   if (dns) forwarders.dns = (frame) => dns.push(frame);
   const addresses = deriveAddresses(start.network, start.prefix);
-  const link = new TapWriter(shim, start.tapFd, "tap reader");
+  const tap = start.tap;
+  const link = tapWriter(shim, tap, "tap reader");
   const dispatcher = new Dispatcher(addresses, start.mtu, link, counters, forwarders);
   const record = new Uint8Array(NEIGHBOR_RECORD.LENGTH);
   dispatcher.neighbors.onLearn = (ip) => {
@@ -100,10 +104,11 @@ async function run(start: TapReaderStart): Promise<void> {
   };
 
   const polled = new PollSet([
-    { fd: start.tapFd, events: POLLIN },
+    { fd: tap.fd, events: POLLIN },
     { fd: start.stopFd, events: POLLIN },
   ]);
-  const buffer = new Uint8Array(start.maxFrame);
+  const header = tap.vnet ? VNET_HDR_LEN : 0;
+  const buffer = new Uint8Array(header + start.maxFrame);
   self.postMessage({ kind: "started" } satisfies TapReaderEvent);
 
   for (;;) {
@@ -120,9 +125,10 @@ async function run(start: TapReaderStart): Promise<void> {
     }
     const now = performance.now();
     for (let frames = 0; frames < FRAMES_PER_BATCH;) {
-      const n = shim.shim_read(start.tapFd, buffer, buffer.length);
-      if (n > 0) {
-        dispatcher.handleFrame(buffer.subarray(0, n), now);
+      const n = shim.shim_read(tap.fd, buffer, buffer.length);
+      if (n > header) {
+        const offload = header ? rxOffload(buffer) : RxOffload.NONE;
+        dispatcher.handleFrame(buffer.subarray(header, n), now, offload);
         frames++;
       } else if (n === -EAGAIN || n === 0) {
         break;

@@ -19,7 +19,7 @@ import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
 import { waitForFeeds } from "../host/ring_feed.ts";
 import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { FfiTcpSockets } from "../host/tcp_sockets.ts";
-import { TapWriter } from "../link/tap_writer.ts";
+import { type Tap, tapWriter } from "../link/tap_writer.ts";
 import { log, type LogLevel, setLogLevel } from "../log.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
 import { Counters } from "../stack/counters.ts";
@@ -36,7 +36,7 @@ export interface TcpTableStart extends RingWorkerChannel {
   /** A FrameRing of forward records, fed by the main thread. */
   forwards: SharedArrayBuffer;
   /** The tap, for segments to the guest. */
-  tapFd: number;
+  tap: Tap;
   mtu: number;
   network: number;
   prefix: number;
@@ -53,6 +53,12 @@ export interface TcpTableStart extends RingWorkerChannel {
 
 /** What the worker reports. */
 export type TcpTableEvent = RingWorkerEvent;
+
+/**
+ * A guest segment in the segment ring: one byte, 1 if its checksum is partial (not to be
+ * verified, see `TcpRelay.handleFrame`), then the Ethernet frame.
+ */
+export const SEGMENT_RECORD = { CHECKSUM_PARTIAL: 0, FRAME: 1 } as const;
 
 /**
  * A port forward's accepted client, handed over in the forward ring: the socket (the worker owns
@@ -88,7 +94,7 @@ async function run(start: TcpTableStart): Promise<void> {
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix);
-  const link = new TapWriter(shim, start.tapFd, "TCP");
+  const link = tapWriter(shim, start.tap, "TCP");
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
@@ -129,7 +135,12 @@ async function run(start: TcpTableStart): Promise<void> {
     );
     if (!opened) shim.shim_close_reset(fd);
   };
-  const segment = (frame: Uint8Array) => relay.handleFrame(frame, now);
+  const segment = (record: Uint8Array) =>
+    relay.handleFrame(
+      record.subarray(SEGMENT_RECORD.FRAME),
+      now,
+      record[SEGMENT_RECORD.CHECKSUM_PARTIAL] !== 0,
+    );
   self.postMessage({ kind: "started" } satisfies TcpTableEvent);
 
   let running = true;
