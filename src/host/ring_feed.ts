@@ -96,9 +96,20 @@ export class RingFeed {
 }
 
 /**
+ * How long a worker keeps looking for work (epoll_wait with no timeout, and its rings) after a
+ * turn that had some, before it goes to sleep. Sleeping is the expensive part of a round trip on
+ * a VM: the wake-up of a halted vCPU costs tens of µs, while the answer to a request (the host's
+ * reply on a loopback socket, the guest's next segment) usually arrives within this window. A
+ * single round trip through the TCP worker measured median 51 µs without and 29 µs with it
+ * (slirp4netns 27 µs, same run). Costs at most this much CPU per burst of traffic.
+ */
+export const BUSY_POLL_MS = 0.05;
+
+/**
  * The worker side: `epoll_wait` that a feed's `flush` interrupts, not blocking at all when one of
- * `rings` (all fed under the flag word `sleeping`) already holds a frame. Returns epoll_wait's
- * result; the caller drains the eventfd when it is reported and then the rings.
+ * `rings` (all fed under the flag word `sleeping`) already holds a frame. Until `busyUntil`
+ * (a `performance.now()` time) it polls without sleeping. Returns epoll_wait's result; the caller
+ * drains the eventfd when it is reported and then the rings.
  */
 export function waitForFeeds(
   shim: Shim,
@@ -108,15 +119,21 @@ export function waitForFeeds(
   events: Uint32Array,
   maxEvents: number,
   timeoutMs: number,
+  busyUntil = 0,
 ): number {
-  Atomics.store(sleeping, 0, 1);
-  for (const ring of rings) {
-    if (ring.peek() !== null) {
-      timeoutMs = 0;
-      break;
-    }
+  while (timeoutMs !== 0 && performance.now() < busyUntil) {
+    if (anyFrame(rings)) return 0;
+    const n = shim.shim_epoll_wait(epoll, events, maxEvents, 0);
+    if (n !== 0) return n;
   }
+  Atomics.store(sleeping, 0, 1);
+  if (anyFrame(rings)) timeoutMs = 0;
   const n = shim.shim_epoll_wait(epoll, events, maxEvents, timeoutMs);
   Atomics.store(sleeping, 0, 0);
   return n;
+}
+
+function anyFrame(rings: readonly FrameRing[]): boolean {
+  for (const ring of rings) if (ring.peek() !== null) return true;
+  return false;
 }

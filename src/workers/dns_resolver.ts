@@ -17,7 +17,7 @@ import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
-import { waitForFeeds } from "../host/ring_feed.ts";
+import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
 import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
@@ -104,11 +104,12 @@ async function run(start: DnsResolverStart): Promise<void> {
   self.postMessage({ kind: "started" } satisfies DnsResolverEvent);
 
   let running = true;
+  let busyUntil = 0;
   while (running) {
     const before = performance.now();
     const due = forwarder.nextDeadline - before;
     const timeout = Math.max(0, Math.min(IDLE_WAIT_MS, Math.ceil(due)));
-    const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout);
+    const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout, busyUntil);
     if (n === -EINTR) continue;
     if (n < 0) {
       self.postMessage({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
@@ -138,7 +139,8 @@ async function run(start: DnsResolverStart): Promise<void> {
         forwarder.answer(fd, answer.subarray(0, got), now);
       }
     }
-    ring.drain((frame) => query(frame, now));
+    const queries = ring.drain((frame) => query(frame, now));
+    if (n > 0 || queries > 0) busyUntil = performance.now() + BUSY_POLL_MS;
     forwarder.poll(performance.now());
   }
   forwarder.close();

@@ -16,7 +16,7 @@ import { EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
-import { waitForFeeds } from "../host/ring_feed.ts";
+import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
 import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
 import { FfiTcpSockets } from "../host/tcp_sockets.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
@@ -144,10 +144,11 @@ async function run(start: TcpTableStart): Promise<void> {
   self.postMessage({ kind: "started" } satisfies TcpTableEvent);
 
   let running = true;
+  let busyUntil = 0;
   while (running) {
     const wake = relay.nextWake(now);
     const timeout = wake === Infinity ? -1 : Math.max(0, Math.ceil(wake - performance.now()));
-    const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout);
+    const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout, busyUntil);
     if (n < 0 && n !== -EINTR) {
       self.postMessage({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
       break;
@@ -163,8 +164,8 @@ async function run(start: TcpTableStart): Promise<void> {
         relay.hostEvent(token, events[2 * i], now);
       }
     }
-    forwards.drain(openToGuest);
-    ring.drain(segment, FRAMES_PER_TURN);
+    const frames = forwards.drain(openToGuest) + ring.drain(segment, FRAMES_PER_TURN);
+    if (n > 0 || frames > 0) busyUntil = performance.now() + BUSY_POLL_MS;
     relay.advanceTimers(now);
     relay.flush(now);
   }
