@@ -1,9 +1,30 @@
 /**
- * What bench/iperf3.ts and bench/metrics.ts share: the implementations side by side, namespaces
- * held by `sleep`, child processes killed by PID on the way out, and small helpers.
+ * What bench/iperf3.ts, bench/metrics.ts and bench/soak.ts share: the implementations side by side
+ * (ours, slirp4netns, pasta), namespaces held by `sleep`, child processes killed by PID on the way
+ * out, the Markdown result table, and small helpers.
  *
- * Knobs (environment): BENCH_MTUS ("1500,65520"), BENCH_SLIRP4NETNS (/usr/bin/slirp4netns; empty
- * to measure ours alone).
+ * Knobs (environment): BENCH_MTUS ("1500,65520"), BENCH_SLIRP4NETNS (/usr/bin/slirp4netns),
+ * BENCH_PASTA (/usr/bin/pasta); an empty path leaves that implementation out.
+ *
+ * pasta attaches to the namespace by PID like the others, but differs in ways the rows say:
+ *
+ * - Addresses: pasta copies the host's addresses and routes unless told otherwise, so it gets
+ *   explicit ones from a documentation range (`--config-net -a 198.51.100.2 -n 24 -g
+ *   198.51.100.1`, IPv4 only). TCP and UDP to the gateway go to the host's 127.0.0.1 (pasta's
+ *   default gateway mapping, `--no-map-gw` turns it off), as 10.0.2.2 does for the others; the
+ *   bench sends nothing else through it.
+ * - Ping: pasta answers no ICMP itself; it relays echo requests through ping sockets to the real
+ *   destination (198.51.100.1 is no host address, and `net.ipv4.ping_group_range` may forbid ping
+ *   sockets), so ping rows show "-" for pasta and its start-up is not probed with ping.
+ * - Port forwards: pasta has no API in this version; a forward is a start-up option (`-t
+ *   127.0.0.1/PORT`), and a loopback client's connection is spliced to the namespace's own
+ *   127.0.0.1, not carried through the tap as ours and slirp4netns do.
+ * - Ready signal: its PID file (`-P`), written once it is set up; `-P /proc/self/fd/3` for the
+ *   start-up timing, where the others write a byte to `--ready-fd=3`.
+ * - User: as root pasta drops to nobody before it opens the namespace or its PID file, so as root it
+ *   runs as nobody from the start (setpriv), in a namespace owned by nobody's user namespace.
+ * - Forward everything else off: `-t none -T none -u none -U none` (the default `auto` binds ports
+ *   on either side as they appear).
  */
 
 export const REPO = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
@@ -11,42 +32,106 @@ export const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "4");
 export const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? "3");
 export const MTUS = (Deno.env.get("BENCH_MTUS") ?? "1500,65520").split(",").map(Number);
 export const SLIRP4NETNS = Deno.env.get("BENCH_SLIRP4NETNS") ?? "/usr/bin/slirp4netns";
+export const PASTA = Deno.env.get("BENCH_PASTA") ?? "/usr/bin/pasta";
+/** The built bench/tcptool.c (bench/run.sh sets it). */
+export const TOOL = Deno.env.get("BENCH_TOOL") ?? "";
 export const ROOT = Deno.uid() === 0;
+
+/** What a network is started with. */
+export interface StartOptions {
+  /** The slirp4netns API socket (ours, slirp4netns). */
+  apiSocket: string;
+  /** The fd that signals readiness (ours, slirp4netns: `--ready-fd`; pasta: its PID file). */
+  readyFd?: number;
+  /** A PID file (pasta: written once it is up). */
+  pidFile?: string;
+  /** A host port on 127.0.0.1 forwarded into the namespace from the start (pasta). */
+  forwardPort?: number;
+}
 
 export interface Implementation {
   name: string;
-  /** `extra` goes before the PID (for example `-r 3`). */
-  argv: (mtu: number, pid: number, apiSocket: string, extra?: string[]) => string[];
+  /** The address at which the namespace reaches the host's 127.0.0.1. */
+  gateway: string;
+  /** Where a host→namespace forward arrives in the namespace (its server listens there). */
+  forwardTarget: string;
+  /** Forwards are added through the slirp4netns API (else: `forwardPort` at start). */
+  api: boolean;
+  /** Whether ICMP echo to `gateway` is answered. */
+  ping: boolean;
+  /** Runs a command as the user owning the namespace and the network process. */
+  runAs: string[];
+  argv: (mtu: number, pid: number, options: StartOptions) => string[];
 }
 
-export const IMPLEMENTATIONS: Implementation[] = [
-  {
-    name: "ours",
-    argv: (mtu, pid, apiSocket, extra = []) => [
-      Deno.execPath(),
-      "run",
-      "--allow-ffi",
-      "--allow-net",
-      `--allow-read=${REPO}`,
-      `${REPO}/cli.ts`,
+/** ours and slirp4netns take the same options. */
+function slirpLike(name: string, command: string[]): Implementation {
+  return {
+    name,
+    gateway: "10.0.2.2",
+    forwardTarget: "10.0.2.100",
+    api: true,
+    ping: true,
+    runAs: [],
+    argv: (mtu, pid, { apiSocket, readyFd }) => [
+      ...command,
       "-c",
       `--mtu=${mtu}`,
       `--api-socket=${apiSocket}`,
-      ...extra,
+      ...(readyFd === undefined ? [] : ["-r", String(readyFd)]),
       String(pid),
       "tap0",
     ],
-  },
-  ...(SLIRP4NETNS === "" ? [] : [{
-    name: "slirp4netns",
-    argv: (mtu: number, pid: number, apiSocket: string, extra: string[] = []) => [
-      SLIRP4NETNS,
-      "-c",
-      `--mtu=${mtu}`,
-      `--api-socket=${apiSocket}`,
-      ...extra,
-      String(pid),
+  };
+}
+
+/** The documentation addresses pasta gets (see the comment at the top). */
+const PASTA_GATEWAY = "198.51.100.1";
+
+export const IMPLEMENTATIONS: Implementation[] = [
+  slirpLike("ours", [
+    Deno.execPath(),
+    "run",
+    "--allow-ffi",
+    "--allow-net",
+    `--allow-read=${REPO}`,
+    `${REPO}/cli.ts`,
+  ]),
+  ...(SLIRP4NETNS === "" ? [] : [slirpLike("slirp4netns", [SLIRP4NETNS])]),
+  ...(PASTA === "" ? [] : [{
+    name: "pasta",
+    gateway: PASTA_GATEWAY,
+    forwardTarget: "127.0.0.1",
+    api: false,
+    ping: false,
+    runAs: ROOT ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [],
+    argv: (mtu: number, pid: number, { readyFd, pidFile, forwardPort }: StartOptions) => [
+      PASTA,
+      "-f",
+      "-q",
+      "-4",
+      "--config-net",
+      "-I",
       "tap0",
+      "-a",
+      "198.51.100.2",
+      "-n",
+      "24",
+      "-g",
+      PASTA_GATEWAY,
+      "-m",
+      String(mtu),
+      "-t",
+      forwardPort === undefined ? "none" : `127.0.0.1/${forwardPort}`,
+      "-T",
+      "none",
+      "-u",
+      "none",
+      "-U",
+      "none",
+      ...(readyFd === undefined ? [] : ["-P", `/proc/self/fd/${readyFd}`]),
+      ...(pidFile === undefined ? [] : ["-P", pidFile]),
+      String(pid),
     ],
   }]),
 ];
@@ -75,6 +160,15 @@ export async function stop(child: Deno.ChildProcess): Promise<void> {
   await Promise.allSettled([child.stdout.cancel(), child.stderr.cancel()]);
 }
 
+/** Runs `main`, then kills every child process it left, by PID. */
+export async function run(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } finally {
+    for (const child of children) await stop(child);
+  }
+}
+
 export async function output(
   argv: string[],
   timeoutMs = 60_000,
@@ -94,12 +188,30 @@ export async function output(
   };
 }
 
-/** A namespace held by `sleep`: its PID and how to run commands inside. */
-export async function makeNetns(): Promise<
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Below Linux's default ephemeral range (32768-60999), where the host sides of relayed connections
+ * take their ports: a server started on one still held would fail to bind.
+ */
+let port = 10000 + Math.floor(Math.random() * 15000);
+
+/** A fresh port number for a server or a forward. */
+export function nextPort(): number {
+  return port++;
+}
+
+/**
+ * A namespace held by `sleep`, owned by the user `runAs` makes (as root and with no `runAs`: a
+ * network namespace only): its PID and how to run commands inside.
+ */
+export async function makeNetns(runAs: string[] = []): Promise<
   { pid: number; holder: Deno.ChildProcess; enter: string[] }
 > {
-  const unshare = ROOT ? ["unshare", "--net"] : ["unshare", "--user", "--map-root-user", "--net"];
-  const holder = spawn([...unshare, "--", "sh", "-c", "echo ready; exec sleep infinity"]);
+  const unshare = ROOT && runAs.length === 0
+    ? ["unshare", "--net"]
+    : ["unshare", "--user", "--map-root-user", "--net"];
+  const holder = spawn([...runAs, ...unshare, "--", "sh", "-c", "echo ready; exec sleep infinity"]);
   const reader = holder.stdout.getReader();
   await reader.read();
   reader.releaseLock();
@@ -121,20 +233,30 @@ export async function waitUntil(
   const deadline = Date.now() + ms;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
 /**
- * Starts `iperf3 -s -1` bound to `address:port` (run through `enter`, e.g. into a namespace) and
- * waits until it listens there.
+ * Starts `iperf3 -s` bound to `address:port` (run through `enter`, e.g. into a namespace) and
+ * waits until it listens there; with `once`, it exits after one test (`-1`).
  */
 export async function startIperf3Server(
   address: string,
   port: number,
   enter: string[] = [],
+  once = true,
 ): Promise<Deno.ChildProcess> {
-  const server = spawn([...enter, "iperf3", "-s", "-1", "-B", address, "-p", String(port)]);
+  const server = spawn([
+    ...enter,
+    "iperf3",
+    "-s",
+    ...(once ? ["-1"] : []),
+    "-B",
+    address,
+    "-p",
+    String(port),
+  ]);
   try {
     await waitUntil(
       `iperf3 -s on ${address}:${port}`,
@@ -148,8 +270,13 @@ export async function startIperf3Server(
   return server;
 }
 
-/** The iperf3 client to `address:port` for SECONDS, JSON output; `-R` when `reverse`. */
-export function iperf3ClientArgv(address: string, port: number, reverse = false): string[] {
+/** The iperf3 client to `address:port` for `seconds`, JSON output; `-R` when `reverse`. */
+export function iperf3ClientArgv(
+  address: string,
+  port: number,
+  reverse = false,
+  seconds = SECONDS,
+): string[] {
   return [
     "iperf3",
     "-c",
@@ -157,7 +284,7 @@ export function iperf3ClientArgv(address: string, port: number, reverse = false)
     "-p",
     String(port),
     "-t",
-    String(SECONDS),
+    String(seconds),
     "-J",
     ...(reverse ? ["-R"] : []),
   ];
@@ -180,21 +307,134 @@ export interface Running {
   impl: Implementation;
   enter: string[];
   processes: Deno.ChildProcess[];
-  apiSocket: string;
+  /** Files to remove once stopped (API socket, PID file). */
+  files: string[];
+  /** The host port forwarded to `impl.forwardTarget` in the namespace, when asked for. */
+  forwardPort?: number;
   /** The network process (ours: the whole deno process, workers included). */
   pid: number;
 }
 
-export async function startNetwork(impl: Implementation, mtu: number): Promise<Running> {
-  const ns = await makeNetns();
-  const apiSocket = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-${mtu}.sock`;
-  await output(["rm", "-f", apiSocket]);
-  const command = spawn(impl.argv(mtu, ns.pid, apiSocket));
-  await waitUntil(`${impl.name} to bring up the network`, async () => {
-    return (await output([...ns.enter, "ping", "-n", "-q", "-c", "1", "-W", "1", "10.0.2.2"], 5000))
-      .ok;
-  }, 30_000);
-  return { impl, enter: ns.enter, processes: [command, ns.holder], apiSocket, pid: command.pid };
+/** Adds a TCP forward 127.0.0.1:port → guest port through the slirp4netns API. */
+async function addForward(apiSocket: string, port: number): Promise<void> {
+  const request = JSON.stringify({
+    execute: "add_hostfwd",
+    arguments: { proto: "tcp", host_addr: "127.0.0.1", host_port: port, guest_port: port },
+  });
+  const added = await output(["sh", "-c", 'echo "$1" | ncat -U "$0"', apiSocket, request]);
+  if (!added.out.includes('"return"')) throw new Error(`add_hostfwd: ${added.out}`);
+}
+
+/** Starts `impl` on a fresh namespace; with `forward`, a host port forwarded into it as well. */
+export async function startNetwork(
+  impl: Implementation,
+  mtu: number,
+  forward = false,
+): Promise<Running> {
+  const ns = await makeNetns(impl.runAs);
+  const base = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-${mtu}`;
+  const apiSocket = `${base}.sock`;
+  const pidFile = impl.ping ? undefined : `${base}.pid`;
+  const files = [apiSocket, ...(pidFile ? [pidFile] : [])];
+  await output(["rm", "-f", ...files]);
+  const forwardPort = forward ? nextPort() : undefined;
+  const command = spawn([
+    ...impl.runAs,
+    ...impl.argv(mtu, ns.pid, {
+      apiSocket,
+      pidFile,
+      forwardPort: impl.api ? undefined : forwardPort,
+    }),
+  ]);
+  const running = {
+    impl,
+    enter: ns.enter,
+    processes: [command, ns.holder],
+    files,
+    forwardPort,
+    pid: command.pid,
+  };
+  try {
+    // Up once the gateway answers ping, or (pasta, no ping) once its PID file has the PID.
+    const probe = pidFile
+      ? ["test", "-s", pidFile]
+      : [...ns.enter, "ping", "-n", "-q", "-c", "1", "-W", "1", impl.gateway];
+    await waitUntil(
+      `${impl.name} to bring up the network`,
+      async () => (await output(probe, 5000)).ok,
+      30_000,
+    );
+    if (forwardPort !== undefined && impl.api) await addForward(apiSocket, forwardPort);
+  } catch (error) {
+    await stopNetwork(running);
+    throw error;
+  }
+  return running;
+}
+
+export async function stopNetwork(running: Running): Promise<void> {
+  for (const p of running.processes) await stop(p);
+  await output(["rm", "-f", ...running.files]);
+}
+
+/** Starts every implementation on a fresh namespace, runs `body`, and stops them all. */
+export async function withNetworks(
+  mtu: number,
+  body: (networks: Running[]) => Promise<void>,
+  forward = false,
+): Promise<void> {
+  const networks: Running[] = [];
+  try {
+    for (const impl of IMPLEMENTATIONS) networks.push(await startNetwork(impl, mtu, forward));
+    await body(networks);
+  } finally {
+    for (const network of networks) await stopNetwork(network);
+  }
+}
+
+/** VmRSS in MiB. */
+export async function rss(pid: number): Promise<number> {
+  const status = (await output(["cat", `/proc/${pid}/status`])).out;
+  const match = status.match(/VmRSS:\s+(\d+) kB/);
+  if (!match) throw new Error(`no VmRSS for ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+/** How many fds a process has open. */
+export async function openFds(pid: number): Promise<number> {
+  const listed = await output(["ls", `/proc/${pid}/fd`]);
+  if (!listed.ok) throw new Error(`ls /proc/${pid}/fd: ${listed.out}`);
+  return listed.out.split("\n").filter((line) => line !== "").length;
+}
+
+/** Reads the first line of a child's stdout (for "listening" and "held N"). */
+export async function firstLine(child: Deno.ChildProcess, ms: number): Promise<string> {
+  const reader = child.stdout.getReader();
+  let text = "";
+  const timer = setTimeout(() => reader.cancel().catch(() => {}), ms);
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+  if (!text.includes("\n")) {
+    const err = await new Response(child.stderr).text().catch(() => "");
+    throw new Error(`no output from helper: ${err}`);
+  }
+  return text.split("\n")[0];
+}
+
+/** bench/tcptool's TCP and UDP echo server on the host's 127.0.0.1:port. */
+export async function echoServer(port: number): Promise<Deno.ChildProcess> {
+  if (TOOL === "") throw new Error("BENCH_TOOL is not set (run through bench/run.sh)");
+  const server = spawn([TOOL, "server", "127.0.0.1", String(port)]);
+  await firstLine(server, 5000);
+  return server;
 }
 
 export function median(values: number[]): number {
@@ -203,12 +443,87 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** The machine line printed above each table. */
-export async function machineLine(): Promise<string> {
-  const version = (await output([SLIRP4NETNS || "true", "--version"])).out.split("\n")[0];
+/**
+ * Results as a Markdown table: label columns, a value per implementation (NaN where it cannot take
+ * part: printed "-"), then ours / each other implementation. Notes go under the table.
+ */
+export class Table {
+  #rows: string[][] = [];
+  #notes: string[] = [];
+
+  constructor(readonly labels: string[]) {}
+
+  /** One row; `ratios` false for figures a ratio says nothing about (a slope, an fd count). */
+  add(labels: string[], values: number[], digits: number, ratios = true): void {
+    const others = values.slice(1).map((other) => {
+      const ratio = values[0] / other;
+      return ratios && other > 0 && Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "-";
+    });
+    const row = [
+      ...labels,
+      ...values.map((v) => Number.isFinite(v) ? v.toFixed(digits) : "-"),
+      ...others,
+    ];
+    this.#rows.push(row);
+    console.error(`  ${row.join("  ")}`);
+  }
+
+  note(text: string): void {
+    this.#notes.push(text);
+  }
+
+  print(): void {
+    const header = [
+      ...this.labels,
+      ...IMPLEMENTATIONS.map((i) => i.name),
+      ...IMPLEMENTATIONS.slice(1).map((i) => `ours / ${i.name}`),
+    ];
+    const all = [header, ...this.#rows];
+    const widths = header.map((_, c) => Math.max(3, ...all.map((r) => r[c].length)));
+    const left = (c: number) => c < this.labels.length;
+    const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+    console.log(
+      line(header.map((cell, c) => left(c) ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))),
+    );
+    console.log(line(widths.map((w, c) => left(c) ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)));
+    for (const row of this.#rows) {
+      console.log(
+        line(row.map((cell, c) => left(c) ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))),
+      );
+    }
+    if (this.#notes.length) console.log(`\n${this.#notes.join("\n")}`);
+  }
+}
+
+/** The first line `argv` prints, or "" when it fails. */
+async function firstOutputLine(argv: string[]): Promise<string> {
+  const result = await output(argv).catch(() => ({ ok: false, out: "" }));
+  return result.ok ? result.out.split("\n")[0].trim() : "";
+}
+
+/** A binary's version; its Debian package's when it prints none (Debian's pasta). */
+async function version(binary: string, name: string): Promise<string> {
+  const line = await firstOutputLine([binary, "--version"]);
+  if (line !== "" && !line.includes("unknown version")) return line;
+  const owner = (await firstOutputLine(["dpkg-query", "-S", binary])).split(":")[0];
+  const packaged = owner && await firstOutputLine(["dpkg-query", "-W", "-f=${Version}", owner]);
+  return packaged ? `${name} (Debian ${owner} ${packaged})` : `${name} (version unknown)`;
+}
+
+/** Prints the title, the machine line and the gateways (Markdown paragraphs) before a table. */
+export async function printHeading(title: string): Promise<void> {
+  const cpu = (await output(["cat", "/proc/cpuinfo"])).out.match(/^model name\s*:\s*(.*)$/m)?.[1];
   const cpus = (await output(["nproc"])).out.trim();
   const kernel = (await output(["uname", "-r"])).out.trim();
-  return `machine: ${cpus} CPUs, Linux ${kernel}, Deno ${Deno.version.deno}; ${
-    version || "ours only"
-  }; ${ROOT ? "root" : "rootless"}`;
+  const versions = [];
+  if (SLIRP4NETNS !== "") versions.push(await version(SLIRP4NETNS, "slirp4netns"));
+  if (PASTA !== "") versions.push(await version(PASTA, "pasta"));
+  console.log(`${title}\n`);
+  console.log(
+    `machine: ${cpu ?? "unknown CPU"}, ${cpus} cores, Linux ${kernel}, Deno ${Deno.version.deno}; ${
+      versions.join("; ") || "ours only"
+    }; ${ROOT ? "root" : "rootless"}\n`,
+  );
+  const gateways = IMPLEMENTATIONS.map((i) => `${i.gateway} (${i.name})`).join(", ");
+  console.log(`gateway, the host's 127.0.0.1 as the namespace sees it: ${gateways}\n`);
 }

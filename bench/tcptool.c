@@ -1,17 +1,22 @@
 /*
  * Small helpers for bench/metrics.ts; bench/run.sh builds this file into a temporary directory.
  *
- *   tcptool server ADDR PORT      accept every connection and echo what arrives (epoll); prints
- *                                 "listening" once bound; holds idle connections open
+ *   tcptool server ADDR PORT      accept every connection and echo what arrives (epoll), and echo
+ *                                 UDP datagrams to ADDR:PORT; prints "listening" once bound; holds
+ *                                 idle connections open
  *   tcptool pingpong ADDR PORT N  one connection, N 1-byte round trips (after 100 warm-up ones);
  *                                 prints "median_us avg_us p90_us"
  *   tcptool hold ADDR PORT N      opens N connections, prints "held N", then sleeps until killed
+ *   tcptool churn ADDR PORT N     N times: connect, one byte and its echo, close
+ *   tcptool udp ADDR PORT LPORT N from local port LPORT (the same flow every time), N datagrams,
+ *                                 each waiting up to 1 s for its echo; prints "echoed K of N";
+ *                                 fails when none came back
  *   tcptool startup FD CMD...     runs CMD with the write end of a pipe as FD; prints the
  *                                 microseconds from fork to the first byte on that pipe, then
  *                                 SIGKILLs CMD and reaps it
  *
  * Everything here talks to the addresses it is given; bench/metrics.ts passes only 127.0.0.1 (host)
- * and 10.0.2.2 (from the namespaces it made).
+ * and the gateway addresses (from the namespaces they made).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,9 +82,13 @@ _Noreturn static void server(struct sockaddr_in *sa) {
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (bind(lfd, (struct sockaddr *)sa, sizeof *sa) < 0) die("bind");
   if (listen(lfd, 4096) < 0) die("listen");
+  int ufd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (bind(ufd, (struct sockaddr *)sa, sizeof *sa) < 0) die("bind udp");
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  struct epoll_event uev = {.events = EPOLLIN, .data.fd = ufd};
+  epoll_ctl(ep, EPOLL_CTL_ADD, ufd, &uev);
   printf("listening\n");
   fflush(stdout);
   struct epoll_event events[256];
@@ -94,6 +104,13 @@ _Noreturn static void server(struct sockaddr_in *sa) {
         setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
         epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+        continue;
+      }
+      if (fd == ufd) {
+        struct sockaddr_in from;
+        socklen_t len = sizeof from;
+        ssize_t r = recvfrom(ufd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+        if (r >= 0) sendto(ufd, buf, r, 0, (struct sockaddr *)&from, len);
         continue;
       }
       ssize_t r = read(fd, buf, sizeof buf);
@@ -145,6 +162,36 @@ _Noreturn static void hold(struct sockaddr_in *sa, int count) {
   for (;;) pause();
 }
 
+static int churn(struct sockaddr_in *sa, int count) {
+  for (int i = 0; i < count; i++) {
+    int fd = connect_to(sa);
+    char c = 'x';
+    if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1) die("churn echo");
+    close(fd);
+  }
+  return 0;
+}
+
+static int udp(struct sockaddr_in *sa, int lport, int count) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) die("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct timeval timeout = {.tv_sec = 1};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((unsigned short)lport)};
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) die("bind");
+  if (connect(fd, (struct sockaddr *)sa, sizeof *sa) < 0) die("connect");
+  char buf[64] = "soak";
+  int echoed = 0;
+  for (int i = 0; i < count; i++) {
+    if (send(fd, buf, sizeof buf, 0) != sizeof buf) die("send");
+    if (recv(fd, buf, sizeof buf, 0) == sizeof buf) echoed++;
+  }
+  printf("echoed %d of %d\n", echoed, count);
+  return echoed > 0 ? 0 : 1;
+}
+
 static int startup(int fd, char **argv) {
   int p[2];
   if (pipe(p) < 0) die("pipe");
@@ -186,6 +233,14 @@ int main(int argc, char **argv) {
   if (argc >= 5 && strcmp(argv[1], "hold") == 0) {
     struct sockaddr_in sa = address(argv[2], argv[3]);
     hold(&sa, atoi(argv[4]));
+  }
+  if (argc >= 5 && strcmp(argv[1], "churn") == 0) {
+    struct sockaddr_in sa = address(argv[2], argv[3]);
+    return churn(&sa, atoi(argv[4]));
+  }
+  if (argc >= 6 && strcmp(argv[1], "udp") == 0) {
+    struct sockaddr_in sa = address(argv[2], argv[3]);
+    return udp(&sa, atoi(argv[4]), atoi(argv[5]));
   }
   if (argc >= 4 && strcmp(argv[1], "startup") == 0) return startup(atoi(argv[2]), argv + 3);
   fprintf(stderr, "usage: see the comment at the top of bench/tcptool.c\n");
