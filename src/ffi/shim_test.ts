@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { cString, dlopenFromBytes, loadShim, SHIM_PATH } from "./shim.ts";
 import { errnoText } from "./errno.ts";
+import { unixDatagramPair } from "./_test_utils.ts";
+import { vnetHeader } from "../wire/testdata/virtio_net.ts";
 
 Deno.test("dlopenFromBytes() loads the shim through a memfd, as a compiled binary does", async () => {
   await loadShim(); // builds the file when it is missing
@@ -78,4 +80,51 @@ Deno.test("socket wrappers move a datagram over loopback with sockaddr bytes", a
     shim.shim_close(receiver);
     shim.shim_close(sender);
   }
+});
+
+Deno.test("shim_tap_offload() returns -errno on an fd that is not a tap", async () => {
+  const shim = await loadShim();
+  assert.equal(shim.shim_tap_offload(987654), -9); // EBADF
+  const fd = shim.shim_eventfd();
+  assert.ok(fd >= 0);
+  try {
+    const result = shim.shim_tap_offload(fd);
+    assert.ok(result < 0, `TUNGETIFF on an eventfd returned ${result}`);
+    assert.notEqual(errnoText(shim, -result), "");
+  } finally {
+    shim.shim_close(fd);
+  }
+});
+
+Deno.test("shim_write_vnet() writes a little-endian virtio-net header, then the frame, in one write", async () => {
+  const shim = await loadShim();
+  using pair = unixDatagramPair(shim);
+  const frame = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff);
+  // A TCP super-frame: checksum to finish at 34 + 16, cut into 1448-byte segments.
+  assert.equal(shim.shim_write_vnet(pair.writer, frame, frame.length, 34, 16, 1, 1448), 1010);
+  let sent = pair.read()!;
+  assert.equal(sent.length, 1010);
+  assert.deepEqual(
+    sent.subarray(0, 10),
+    vnetHeader({ flags: 1, gsoType: 1, gsoSize: 1448, csumStart: 34, csumOffset: 16 }),
+  );
+  assert.deepEqual(sent.subarray(10), frame);
+  // Bytes above 255 in every 16-bit field show the byte order.
+  assert.equal(shim.shim_write_vnet(pair.writer, frame, 600, 0x0102, 0x0304, 0x81, 0x0506), 610);
+  sent = pair.read()!;
+  assert.deepEqual([...sent.subarray(0, 10)], [1, 0x81, 0, 0, 6, 5, 2, 1, 4, 3]);
+  assert.deepEqual(sent.subarray(10), frame.subarray(0, 600));
+});
+
+Deno.test("shim_write_vnet() without csum_start sets no flag and no checksum fields", async () => {
+  const shim = await loadShim();
+  using pair = unixDatagramPair(shim);
+  const frame = new Uint8Array(60).fill(0xa5);
+  assert.equal(shim.shim_write_vnet(pair.writer, frame, 60, 0, 0, 0, 0), 70);
+  assert.deepEqual(pair.read(), Uint8Array.from([...vnetHeader(), ...frame]));
+  // A checksum offset alone means nothing: the header stays all zero.
+  assert.equal(shim.shim_write_vnet(pair.writer, frame, 60, 0, 16, 0, 0), 70);
+  assert.deepEqual(pair.read()!.subarray(0, 10), vnetHeader());
+  assert.equal(pair.read(), null, "one datagram per write");
+  assert.equal(shim.shim_write_vnet(987654, frame, 60, 0, 0, 0, 0), -9); // EBADF
 });

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { deriveAddresses } from "../../config.ts";
+import { internetChecksum } from "../../wire/checksum.ts";
 import { emitEthernetHeader, ETHERNET_HEADER_LEN, EtherType } from "../../wire/ethernet.ts";
 import { IcmpMessage } from "../../wire/icmp.ts";
 import { emitIpv4Header, IpProtocol, Ipv4Packet } from "../../wire/ipv4.ts";
@@ -14,12 +15,15 @@ import {
   emitTcpMssOption,
   emitTcpWindowScaleOption,
   parseTcpOptions,
+  TCP,
   TCP_HEADER_LEN,
   TcpFlag,
   TcpOptions,
   TcpSegment,
 } from "../../wire/tcp.ts";
+import { writeU16 } from "../../wire/view.ts";
 import { type CounterName, Counters } from "../counters.ts";
+import type { TcpOffloadLink } from "../guest_link.ts";
 import { MemoryLink } from "../memory_link.ts";
 import { slirpMac } from "../slirp_mac.ts";
 import { Errno, HostEvent, type HostSockets } from "./host_sockets.ts";
@@ -225,10 +229,35 @@ export class FakeSockets implements HostSockets {
   }
 }
 
+/** A TCP frame as the relay handed it to an offload link (checksum field: pseudo-header sum). */
+export interface OffloadedFrame {
+  frame: Uint8Array;
+  tcpOffset: number;
+  segmentSize: number;
+}
+
+/**
+ * A `MemoryLink` with the tap's TCP offload (`TcpOffloadLink`): `offloaded` keeps each TCP frame
+ * as handed over, and `frames` gets it as the guest's kernel sees it, with the checksum finished
+ * (not cut into segments), so that `Harness.expect` works unchanged.
+ */
+export class OffloadMemoryLink extends MemoryLink implements TcpOffloadLink {
+  readonly offloaded: OffloadedFrame[] = [];
+
+  sendTcpFrame(frame: Uint8Array, tcpOffset: number, segmentSize: number): void {
+    this.offloaded.push({ frame: frame.slice(), tcpOffset, segmentSize });
+    // The field holds the pseudo-header sum, so the sum over the segment is the whole checksum.
+    const finished = frame.slice();
+    const checksum = internetChecksum(finished, tcpOffset, finished.length - tcpOffset);
+    writeU16(finished, tcpOffset + TCP.CHECKSUM, checksum);
+    this.frames.push(finished);
+  }
+}
+
 /** The relay with a guest on one side, fake sockets on the other, and a fake clock. */
 export class Harness {
   now = 1_000_000;
-  readonly link = new MemoryLink();
+  readonly link: MemoryLink;
   readonly sockets = new FakeSockets();
   readonly counters = new Counters();
   readonly warnings: string[] = [];
@@ -259,7 +288,12 @@ export class Harness {
   readonly #icmp = new IcmpMessage();
   readonly #options = new TcpOptions();
 
-  constructor(tunables: Partial<TcpTunables> = {}, options: { mtu?: number } = {}) {
+  /** `options.link`: e.g. an `OffloadMemoryLink` (default: a plain `MemoryLink`). */
+  constructor(
+    tunables: Partial<TcpTunables> = {},
+    options: { mtu?: number; link?: MemoryLink } = {},
+  ) {
+    this.link = options.link ?? new MemoryLink();
     const route = tcpRoutes({
       addresses: ADDRESSES,
       disableHostLoopback: false,
@@ -318,9 +352,12 @@ export class Harness {
     return frame;
   }
 
-  /** The guest sends one segment; the relay handles it and ends the batch. */
-  send(fields: Partial<GuestSegment> = {}): void {
-    this.relay.handleFrame(this.frame(fields), this.now);
+  /**
+   * The guest sends one segment; the relay handles it and ends the batch. `checksumPartial`: the
+   * tap says the checksum was left partial (virtio-net NEEDS_CSUM).
+   */
+  send(fields: Partial<GuestSegment> = {}, checksumPartial = false): void {
+    this.relay.handleFrame(this.frame(fields), this.now, checksumPartial);
     this.relay.flush(this.now);
   }
 

@@ -1,0 +1,210 @@
+/**
+ * The feed protocol between a producer thread and a worker asleep in epoll_wait, run on one thread
+ * with a real eventfd and epoll set: what `push` writes (tag byte first), what it drops, when
+ * `flush` writes the eventfd, and when `waitForFeeds` must not block.
+ */
+import assert from "node:assert/strict";
+import { EAGAIN } from "../ffi/errno.ts";
+import { loadShim, type Shim } from "../ffi/shim.ts";
+import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import { FrameRing } from "../ring/frame_ring.ts";
+import { createFeedChannel, RingFeed, waitForFeeds } from "./ring_feed.ts";
+
+const MAX_FRAME = 64;
+const RING_BYTES = 1024;
+const WAKE_TOKEN = 7;
+
+/** Bytes 1..n. */
+const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => i + 1);
+
+/**
+ * A feed into a fresh ring, with the worker's side of it (`consumer`), a real eventfd as the
+ * wake-up and its flag word; `signalled()` tells (and resets) whether the eventfd was written.
+ */
+async function setup(options: { wake?: boolean } = {}) {
+  const shim = await loadShim();
+  const signalFd = shim.shim_eventfd();
+  assert.ok(signalFd >= 0, "eventfd");
+  const channel = createFeedChannel(RING_BYTES, MAX_FRAME, signalFd);
+  let drops = 0;
+  const feed = new RingFeed(
+    shim,
+    channel.ring,
+    () => drops++,
+    options.wake === false ? undefined : channel,
+  );
+  const consumer = FrameRing.attach(channel.ring);
+  const sleeping = new Int32Array(channel.sleeping);
+  return {
+    shim,
+    feed,
+    consumer,
+    sleeping,
+    signalFd,
+    drops: () => drops,
+    /** Whether the eventfd holds a signal; reading it resets it. */
+    signalled: () => {
+      const result = shim.shim_eventfd_drain(signalFd);
+      assert.ok(result === 0 || result === -EAGAIN, `eventfd read: ${result}`);
+      return result === 0;
+    },
+    /** The frames in the ring, consumed. */
+    take: () => {
+      const frames: number[][] = [];
+      consumer.drain((frame) => frames.push([...frame]));
+      return frames;
+    },
+    [Symbol.dispose]: () => shim.shim_close(signalFd),
+  };
+}
+
+Deno.test("RingFeed.push() copies a frame into the ring as it is", async () => {
+  using t = await setup();
+  assert.equal(t.feed.push(bytes(10)), true);
+  assert.equal(t.feed.push(bytes(MAX_FRAME)), true);
+  assert.deepEqual(t.take(), [[...bytes(10)], [...bytes(MAX_FRAME)]]);
+  assert.equal(t.drops(), 0);
+});
+
+Deno.test("RingFeed.push() with a tag puts one tag byte before the frame, 0 included", async () => {
+  using t = await setup();
+  // Stale bytes where the records go: a tag of 0 must still be written.
+  t.consumer.bytes.fill(0xee);
+  assert.equal(t.feed.push(bytes(5), 0), true);
+  assert.equal(t.feed.push(bytes(5), 0x42), true);
+  assert.equal(t.feed.push(new Uint8Array(0), 9), true);
+  assert.deepEqual(t.take(), [[0, ...bytes(5)], [0x42, ...bytes(5)], [9]]);
+});
+
+Deno.test("RingFeed.push() drops and counts a frame whose record exceeds the largest frame", async () => {
+  using t = await setup();
+  // MAX_FRAME bytes fit alone, not behind a tag byte.
+  assert.equal(t.feed.push(bytes(MAX_FRAME), 1), false);
+  assert.equal(t.feed.push(bytes(MAX_FRAME + 1)), false);
+  assert.equal(t.drops(), 2);
+  assert.equal(t.consumer.dropped, 2);
+  assert.equal(t.feed.push(bytes(MAX_FRAME - 1), 1), true);
+  assert.deepEqual(t.take(), [[1, ...bytes(MAX_FRAME - 1)]]);
+});
+
+Deno.test("RingFeed.push() drops and counts frames while the ring is full, then takes them again", async () => {
+  using t = await setup();
+  let pushed = 0;
+  while (t.feed.push(bytes(MAX_FRAME - 1), pushed & 0xff)) pushed++;
+  assert.ok(pushed >= 2, `${pushed} frames before the ring was full`);
+  assert.equal(t.feed.push(bytes(MAX_FRAME)), false);
+  assert.equal(t.drops(), 2);
+  assert.equal(t.consumer.dropped, 2);
+  const frames = t.take();
+  assert.equal(frames.length, pushed, "every frame not dropped arrives");
+  frames.forEach((frame, i) => assert.deepEqual(frame, [i & 0xff, ...bytes(MAX_FRAME - 1)]));
+  assert.equal(t.feed.push(bytes(3), 5), true);
+  assert.deepEqual(t.take(), [[5, ...bytes(3)]]);
+});
+
+Deno.test("RingFeed.flush() writes the eventfd once per batch, only while the worker sleeps", async () => {
+  using t = await setup();
+  // Nothing pushed: nothing to say, asleep or not.
+  Atomics.store(t.sleeping, 0, 1);
+  t.feed.flush();
+  assert.equal(t.signalled(), false);
+  // Awake: the worker finds the frames on its next turn, without a signal.
+  Atomics.store(t.sleeping, 0, 0);
+  t.feed.push(bytes(4));
+  t.feed.flush();
+  assert.equal(t.signalled(), false);
+  // That batch is over: falling asleep later does not bring its signal back.
+  Atomics.store(t.sleeping, 0, 1);
+  t.feed.flush();
+  assert.equal(t.signalled(), false);
+  // Asleep: two frames, one signal, and none for a flush without new frames.
+  t.feed.push(bytes(4));
+  t.feed.push(bytes(4), 2);
+  t.feed.flush();
+  assert.equal(t.signalled(), true);
+  t.feed.flush();
+  assert.equal(t.signalled(), false);
+  assert.equal(t.take().length, 3);
+});
+
+Deno.test("RingFeed.flush() does not signal for frames that were dropped", async () => {
+  using t = await setup();
+  Atomics.store(t.sleeping, 0, 1);
+  assert.equal(t.feed.push(bytes(MAX_FRAME + 1)), false);
+  t.feed.flush();
+  assert.equal(t.signalled(), false);
+});
+
+Deno.test("RingFeed without an eventfd wake-up never signals", async () => {
+  using t = await setup({ wake: false });
+  Atomics.store(t.sleeping, 0, 1);
+  assert.equal(t.feed.push(bytes(4), 1), true);
+  t.feed.flush();
+  assert.equal(t.signalled(), false);
+  assert.deepEqual(t.take(), [[1, ...bytes(4)]]);
+});
+
+/**
+ * `shim` with a `shim_epoll_wait` that records the timeout it was given and the flag word at the
+ * time, and never blocks (the test must not hang when the no-wait path breaks).
+ */
+function recordingWaits(shim: Shim, sleeping: Int32Array) {
+  const waits: { timeoutMs: number; sleeping: number }[] = [];
+  const spy: Shim = {
+    ...shim,
+    shim_epoll_wait: (epoll, events, maxEvents, timeoutMs) => {
+      waits.push({ timeoutMs, sleeping: Atomics.load(sleeping, 0) });
+      return shim.shim_epoll_wait(epoll, events, maxEvents, 0);
+    },
+  };
+  return { spy, waits };
+}
+
+/** An epoll set holding `fd` (readable → WAKE_TOKEN). */
+function epollWith(shim: Shim, fd: number): number {
+  const epoll = shim.shim_epoll_create();
+  assert.ok(epoll >= 0, "epoll_create");
+  assert.equal(shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, EPOLLIN, WAKE_TOKEN), 0);
+  return epoll;
+}
+
+Deno.test("waitForFeeds() does not block when a ring holds a frame", async () => {
+  using t = await setup();
+  const epoll = epollWith(t.shim, t.signalFd);
+  try {
+    const empty = FrameRing.create(RING_BYTES, { maxFrame: MAX_FRAME });
+    const events = new Uint32Array(16);
+    const { spy, waits } = recordingWaits(t.shim, t.sleeping);
+    // Nothing anywhere: the caller's timeout, announced as asleep.
+    assert.equal(waitForFeeds(spy, t.sleeping, [empty, t.consumer], epoll, events, 8, 250), 0);
+    assert.deepEqual(waits.splice(0), [{ timeoutMs: 250, sleeping: 1 }]);
+    assert.equal(Atomics.load(t.sleeping, 0), 0, "awake again after the wait");
+    // A frame in the second ring (pushed while the worker was awake: no signal): no waiting.
+    t.feed.push(bytes(8));
+    t.feed.flush();
+    assert.equal(waitForFeeds(spy, t.sleeping, [empty, t.consumer], epoll, events, 8, -1), 0);
+    assert.deepEqual(waits.splice(0), [{ timeoutMs: 0, sleeping: 1 }]);
+    assert.equal(Atomics.load(t.sleeping, 0), 0);
+  } finally {
+    t.shim.shim_close(epoll);
+  }
+});
+
+Deno.test("waitForFeeds() reports the eventfd a flush wrote while the worker slept", async () => {
+  using t = await setup();
+  const epoll = epollWith(t.shim, t.signalFd);
+  try {
+    Atomics.store(t.sleeping, 0, 1); // the worker went to sleep
+    t.feed.push(bytes(8), 3);
+    t.feed.flush();
+    const events = new Uint32Array(16);
+    // The ring holds the frame, so the real epoll_wait is called with timeout 0 and cannot hang.
+    assert.equal(waitForFeeds(t.shim, t.sleeping, [t.consumer], epoll, events, 8, -1), 1);
+    assert.ok(events[0] & EPOLLIN);
+    assert.equal(events[1], WAKE_TOKEN);
+    assert.equal(t.signalled(), true);
+    assert.deepEqual(t.take(), [[3, ...bytes(8)]]);
+  } finally {
+    t.shim.shim_close(epoll);
+  }
+});
