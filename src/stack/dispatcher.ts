@@ -129,6 +129,11 @@ export class Dispatcher {
       counters.bump(C["frame.runt"]);
       return;
     }
+    // A super-frame (virtio-net GSO) is only ever a whole IPv4 TCP datagram (checked in #ipv4).
+    if ((offload & RxOffload.TCP_SEGMENTED) && eth.ethertype !== EtherType.IPV4) {
+      counters.bump(C["frame.too_long"]);
+      return;
+    }
     const bytes = eth.bytes;
     // The guest talks only to the emulated hosts (52:55:…); group addresses are sorted out per
     // protocol below.
@@ -180,6 +185,12 @@ export class Dispatcher {
         counters.bump(C["ipv4.total_length_exceeds_frame"]);
         return;
     }
+    if (
+      (this.#offload & RxOffload.TCP_SEGMENTED) && (ip.isFragment || ip.protocol !== IpProtocol.TCP)
+    ) {
+      counters.bump(C["frame.too_long"]);
+      return;
+    }
     if (!ip.verifyChecksum()) {
       counters.bump(C["ipv4.bad_checksum"]);
       return;
@@ -207,11 +218,6 @@ export class Dispatcher {
     const src = ip.src;
     const dst = ip.dst;
     const protocol = ip.protocol;
-    // A super-frame (virtio-net GSO) is only ever TCP.
-    if ((this.#offload & RxOffload.TCP_SEGMENTED) && protocol !== IpProtocol.TCP) {
-      counters.bump(C["frame.too_long"]);
-      return;
-    }
     // RFC 1122 §3.2.1.3: a source is never broadcast, multicast or loopback; 0.0.0.0 only while
     // the host learns its address, which here means DHCP (checked below).
     if (
