@@ -31,49 +31,62 @@ const STOP_TIMEOUT_MS = 2000;
 export class WorkerThread {
   /** Resolves when the worker has started, or has failed to. */
   readonly started: Promise<void>;
-  readonly #worker: Worker;
   readonly #stopped: Promise<void>;
+  #worker: Worker | null = null;
+  #spawn: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(name: string, url: URL, start: unknown) {
-    this.#worker = new Worker(url.href, { type: "module" });
     let started!: () => void;
+    let stopped!: () => void;
     this.started = new Promise((resolve) => started = resolve);
-    this.#stopped = new Promise((resolve) => {
-      this.#worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
+    this.#stopped = new Promise((resolve) => stopped = resolve);
+    // `new Worker` blocks this thread while the worker's isolate boots (about 15 ms here), so it
+    // happens on a later turn of the event loop: start-up reports ready without waiting for it,
+    // and the worker then finds the frames the kernel queued meanwhile.
+    this.#spawn = setTimeout(() => {
+      this.#spawn = undefined;
+      const worker = new Worker(url.href, { type: "module" });
+      this.#worker = worker;
+      worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
         const message = event.data;
         if (message.kind === "started") started();
         if (message.kind === "error") log.error(`${name}: ${message.message}`);
         if (message.kind === "stopped") {
           started();
-          resolve();
+          stopped();
         }
       };
-      this.#worker.onerror = (event) => {
+      worker.onerror = (event) => {
         event.preventDefault();
         log.error(`${name}: ${event.message}`);
         started();
-        resolve();
+        stopped();
       };
-    });
-    this.#worker.postMessage(start);
+      worker.postMessage(start);
+    }, 0);
   }
 
-  /** Starts the worker module at `url` and sends it `start`. */
+  /** Starts the worker module at `url` (on a later turn) and sends it `start`. */
   static start(name: string, url: URL, start: unknown): WorkerThread {
     return new WorkerThread(name, url, start);
   }
 
   /**
    * Waits for the worker to report "stopped" (the caller has told it to stop), at most a few
-   * seconds, then terminates it.
+   * seconds, then terminates it. A worker not created yet never is.
    */
   async stop(): Promise<void> {
+    if (this.#spawn !== undefined) {
+      clearTimeout(this.#spawn);
+      this.#spawn = undefined;
+      return;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       this.#stopped,
       new Promise((resolve) => timer = setTimeout(resolve, STOP_TIMEOUT_MS)),
     ]);
     clearTimeout(timer);
-    this.#worker.terminate();
+    this.#worker?.terminate();
   }
 }
