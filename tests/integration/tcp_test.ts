@@ -8,6 +8,7 @@
  * (198.51.100.0/24, RFC 5737); the guest only ever connects to those (numeric addresses, no DNS).
  */
 import assert from "node:assert/strict";
+import { isUpstream } from "../helpers/command.ts";
 import { matrix, type Variant } from "../helpers/matrix.ts";
 import { createNetns, type Netns } from "../helpers/netns.ts";
 import {
@@ -94,6 +95,15 @@ async function randomFile(v: Variant, bytes: number): Promise<{ path: string; sh
   return { path, sha256: sum.stdout.split(" ")[0] };
 }
 
+/** tap0's packet counters as the guest's kernel keeps them (/proc/net/dev in its namespace). */
+async function tapPackets(ns: Netns): Promise<{ rx: number; tx: number }> {
+  const dev = await ns.run(["cat", "/proc/net/dev"]);
+  const line = dev.stdout.split("\n").find((l) => l.trim().startsWith("tap0:"));
+  assert.ok(line, dev.stdout);
+  const fields = line.split(":")[1].trim().split(/\s+/).map(Number);
+  return { rx: fields[1], tx: fields[9] };
+}
+
 /** A test host in its own namespace behind a veth: 198.51.100.1/24 here, 198.51.100.2/24 there. */
 async function testHost(v: Variant): Promise<{ veth: string; run: (argv: string[]) => string[] }> {
   const holder = spawn(["unshare", "--net", "--", "sh", "-c", "echo ready; exec sleep infinity"], {
@@ -141,6 +151,7 @@ for (const mtu of [1500, 65520]) {
       const blob = await randomFile(v, 64 << 20);
       const ns = await createNetns(v);
       const proc = await startConfigured(v, ns, { args: [`--mtu=${mtu}`] });
+      const before = await tapPackets(ns);
 
       const sink = await hostServer(v, ["sink-server", "127.0.0.1", "0"], { shell: "| sha256sum" });
       const up = await ns.run(
@@ -159,6 +170,14 @@ for (const mtu of [1500, 65520]) {
       assert.equal(down.stdout.split(" ")[0], blob.sha256, "host → guest");
       assert.equal((await finished(source.proc)).trim(), `sent ${64 << 20}`);
       assert.ok(proc.running, proc.describe());
+      if (mtu === 1500 && !isUpstream()) {
+        // Tap offload: the data crossed in super-frames of many segments each way (the counters
+        // count each frame once), not one frame per 1460-byte segment.
+        const after = await tapPackets(ns);
+        const perSegment = (64 << 20) / 1460;
+        assert.ok(after.tx - before.tx < perSegment / 4, `guest → host: ${after.tx - before.tx}`);
+        assert.ok(after.rx - before.rx < perSegment / 4, `host → guest: ${after.rx - before.rx}`);
+      }
     },
     { timeoutMs: 120_000 },
   );
