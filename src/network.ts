@@ -28,7 +28,8 @@ import { DnsRelay } from "./host/dns_relay.ts";
 import { TcpService } from "./host/tcp_service.ts";
 import { WorkerThread } from "./host/worker_thread.ts";
 import { type Tap, tapWriter } from "./link/tap_writer.ts";
-import { NEIGHBOR_RECORD, type TapReaderStart } from "./workers/tap_reader.ts";
+import { NEIGHBOR_RECORD } from "./workers/records.ts";
+import type { TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
 

@@ -4,7 +4,7 @@
  * answered here, written straight back to the tap (no thread hop: this is what ping to 10.0.2.2
  * measures). TCP segments go into the TCP worker's ring and DNS queries into the DNS worker's,
  * each woken once per batch; UDP and ICMP for the NAT go into a ring to the main thread, together
- * with the guest MACs learned here ({@link NEIGHBOR_RECORD}), which the main thread needs for
+ * with the guest MACs learned here (NEIGHBOR_RECORD), which the main thread needs for
  * port forwards.
  *
  * ```
@@ -35,6 +35,7 @@ import { Dispatcher } from "../stack/dispatcher.ts";
 import type { Ipv4Forwarders } from "../stack/forwarders.ts";
 import { writeU32 } from "../wire/view.ts";
 import { RxOffload, rxOffload, VNET_HDR_LEN } from "../wire/virtio_net.ts";
+import { NEIGHBOR_RECORD } from "./records.ts";
 
 /** The start message. */
 export interface TapReaderStart {
@@ -60,12 +61,6 @@ export interface TapReaderStart {
 /** What the reader reports. */
 export type TapReaderEvent = WorkerEvent;
 
-/**
- * A guest address and the MAC it was learned at (ARP or DHCP), in the ring to the main thread:
- * shorter than any frame there (those hold a whole IPv4 datagram), so told apart by its length.
- */
-export const NEIGHBOR_RECORD = { IP: 0, MAC: 4, LENGTH: 10 } as const;
-
 /** Frames handled before the workers fed in this batch are woken. */
 const FRAMES_PER_BATCH = 64;
 
@@ -87,6 +82,7 @@ async function run(start: TapReaderStart): Promise<void> {
     () => counters.bump(C["nat.ring_full"]),
   );
   const forwarders: Ipv4Forwarders = {
+    // A SEGMENT_RECORD (records.ts): the tag byte says whether the checksum is partial.
     tcp: (frame, _now, checksumPartial) => tcp.push(frame, checksumPartial ? 1 : 0),
     udp: (frame) => datagrams.push(frame),
     icmp: (frame) => datagrams.push(frame),

@@ -27,10 +27,11 @@ import { tcpRoutes } from "../stack/tcp/routes.ts";
 import { TcpRelay } from "../stack/tcp/relay.ts";
 import { parseIpv4 } from "../wire/address.ts";
 import { readU16, readU32 } from "../wire/view.ts";
+import { FORWARD_RECORD, SEGMENT_RECORD } from "./records.ts";
 
 /**
  * The start message: the channel of segment frames from the tap reader, the ring of
- * {@link FORWARD_RECORD}s (same sleep flag and eventfd), and the rest.
+ * FORWARD_RECORDs (records.ts; same sleep flag and eventfd), and the rest.
  */
 export interface TcpTableStart extends RingWorkerChannel {
   /** A FrameRing of forward records, fed by the main thread. */
@@ -53,31 +54,6 @@ export interface TcpTableStart extends RingWorkerChannel {
 
 /** What the worker reports. */
 export type TcpTableEvent = RingWorkerEvent;
-
-/**
- * A guest segment in the segment ring: one byte, 1 if its checksum is partial (not to be
- * verified, see `TcpRelay.handleFrame`), then the Ethernet frame.
- */
-export const SEGMENT_RECORD = { CHECKSUM_PARTIAL: 0, FRAME: 1 } as const;
-
-/**
- * A port forward's accepted client, handed over in the forward ring: the socket (the worker owns
- * it from then on), the client as the guest sees it, and the guest's end.
- *
- * ```
- *  0    4          8          10          14          16         22
- *  | fd | peerAddr | peerPort | guestAddr | guestPort | guestMac |
- * ```
- */
-export const FORWARD_RECORD = {
-  FD: 0,
-  PEER_ADDR: 4,
-  PEER_PORT: 8,
-  GUEST_ADDR: 10,
-  GUEST_PORT: 14,
-  GUEST_MAC: 16,
-  LENGTH: 22,
-} as const;
 
 const STOP_TOKEN = 0;
 const SIGNAL_TOKEN = 0xffffffff;

@@ -1,0 +1,35 @@
+/**
+ * The records that cross between threads in FrameRings besides plain Ethernet frames. Kept apart
+ * from the Worker modules, which install message handlers when imported.
+ */
+
+/**
+ * A guest address and the MAC it was learned at (ARP or DHCP), in the ring to the main thread:
+ * shorter than any frame there (those hold a whole IPv4 datagram), so told apart by its length.
+ */
+export const NEIGHBOR_RECORD = { IP: 0, MAC: 4, LENGTH: 10 } as const;
+
+/**
+ * A guest segment in the segment ring: one byte, 1 if its checksum is partial (not to be
+ * verified, see `TcpRelay.handleFrame`), then the Ethernet frame.
+ */
+export const SEGMENT_RECORD = { CHECKSUM_PARTIAL: 0, FRAME: 1 } as const;
+
+/**
+ * A port forward's accepted client, handed over in the forward ring: the socket (the worker owns
+ * it from then on), the client as the guest sees it, and the guest's end.
+ *
+ * ```
+ *  0    4          8          10          14          16         22
+ *  | fd | peerAddr | peerPort | guestAddr | guestPort | guestMac |
+ * ```
+ */
+export const FORWARD_RECORD = {
+  FD: 0,
+  PEER_ADDR: 4,
+  PEER_PORT: 8,
+  GUEST_ADDR: 10,
+  GUEST_PORT: 14,
+  GUEST_MAC: 16,
+  LENGTH: 22,
+} as const;
