@@ -1,8 +1,8 @@
 /**
  * Wiring of the UDP and ICMP echo NAT on the main thread: the `Reactor` over host sockets, the
- * `UdpNat` and `IcmpNat` logic sending to the guest through the dispatcher's `GuestTx` (the same
- * thread that handles the guest's frames, so no locking and one scratch buffer), and the expiry
- * timer. Gives the dispatcher its `udp` and `icmp` forwarders.
+ * `UdpNat` and `IcmpNat` logic sending to the guest through this thread's `GuestTx` (one scratch
+ * buffer, shared with port forwards), and the expiry timer. `udp` and `icmp` take the frames the
+ * tap reader's dispatcher passed on (src/network.ts).
  */
 
 import type { Addresses } from "../config.ts";
@@ -25,7 +25,7 @@ const EXPIRY_INTERVAL_MS = 2000;
 export interface DatagramNatOptions {
   shim: Shim;
   addresses: Addresses;
-  /** The dispatcher's transmit side. */
+  /** This thread's transmit side. */
   tx: GuestTx;
   counters: Counters;
   disableHostLoopback: boolean;
@@ -39,17 +39,17 @@ export interface DatagramNatOptions {
  *
  * @example
  * ```ts ignore
- * const nat = DatagramNat.start({ shim, addresses, tx: dispatcher.tx, counters, ... });
- * forwarders.udp = nat.udp; forwarders.icmp = nat.icmp;
+ * const nat = DatagramNat.start({ shim, addresses, tx, counters, ... });
+ * nat.udp(frameFromTheReader, performance.now());
  * await nat.stop();
  * ```
  */
 export class DatagramNat {
   readonly udpNat: UdpNat;
   readonly icmpNat: IcmpNat;
-  /** The `udp` forwarder for the dispatcher. */
+  /** Takes a UDP frame the dispatcher passed on. */
   readonly udp: (frame: Uint8Array, now: number) => void;
-  /** The `icmp` forwarder for the dispatcher. */
+  /** Takes an ICMP frame the dispatcher passed on. */
   readonly icmp: (frame: Uint8Array, now: number) => void;
   readonly #reactor: Reactor;
   readonly #udpSockets: DatagramSockets;

@@ -45,7 +45,7 @@ export interface PortForwardSinkOptions {
   requestMac(ip: number): void;
   tcp: TcpService;
   udpNat: UdpNat;
-  /** The dispatcher's transmit buffer, where forwarded datagrams are received. */
+  /** The main thread's transmit buffer (`GuestTx.frame`), where forwarded datagrams are received. */
   frame: Uint8Array;
   counters: Counters;
   now?: () => number;

@@ -1,7 +1,7 @@
 /**
  * UDP from the guest to any address, through host UDP sockets (RFC 768; NAT behaviour after
  * RFC 4787). Pure logic: host sockets and the clock are injected (`HostUdpSockets`, `now`), frames
- * to the guest go through the dispatcher's `GuestTx`.
+ * to the guest go through a `GuestTx` of the NAT's thread.
  *
  * # Theory of operation
  *
