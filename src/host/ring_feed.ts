@@ -72,16 +72,16 @@ export class RingFeed {
    */
   push(frame: Uint8Array, tag?: number): boolean {
     const ring = this.#ring;
-    const at = tag === undefined ? 0 : 1;
-    const length = at + frame.length;
-    const slot = length <= ring.maxFrame ? ring.reserve(length) : null;
-    if (slot === null) {
+    const prefix = tag === undefined ? 0 : 1;
+    const length = prefix + frame.length;
+    const at = length <= ring.maxFrame ? ring.reserveAt(length) : -1;
+    if (at < 0) {
       ring.countDrop();
       this.#dropped();
       return false;
     }
-    if (at) slot[0] = tag!;
-    this.#shim.shim_copy(slot, at, frame, 0, frame.length);
+    if (prefix) ring.bytes[at] = tag!;
+    this.#shim.shim_copy(ring.bytes, at + prefix, frame, 0, frame.length);
     ring.commit(length);
     this.#pending = this.#sleeping !== null;
     return true;
