@@ -83,9 +83,31 @@ async function cycle(soaked: Soaked): Promise<void> {
       soaked.failed.push(name);
       const reason = out.match(/"error":\s*"([^"]*)"/)?.[1] ?? out.trim().split("\n").pop();
       console.error(`  ${impl.name}: ${name} failed: ${reason}`);
+      if (soaked.failed.length === 1) await printSockets(soaked);
     }
   }
   soaked.cycles++;
+}
+
+/**
+ * The TCP sockets to the servers' ports, on the host and in the namespace, with their queues and
+ * timers: printed at a network's first failed step, so that a stall can be told from a server that
+ * stopped answering.
+ */
+async function printSockets(soaked: Soaked): Promise<void> {
+  const ports = [soaked.iperfPort, soaked.echoPort].flatMap((
+    p,
+  ) => [`sport = :${p}`, `dport = :${p}`]);
+  const filter = ["state", "all", `( ${ports.join(" or ")} )`];
+  for (
+    const argv of [["ss", "-tnoi", ...filter], [...soaked.running.enter, "ss", "-tnoi", ...filter]]
+  ) {
+    const { out } = await output(argv, 10_000).catch((error) => ({
+      ok: false,
+      out: String(error),
+    }));
+    console.error(out.trimEnd().split("\n").map((line) => `    ${line}`).join("\n"));
+  }
 }
 
 /** Cycles until `end` (ms since the epoch), at most one every CYCLE_MS. */
