@@ -139,12 +139,18 @@ export const IMPLEMENTATIONS: Implementation[] = [
 /** Processes to kill on the way out, by PID. */
 export const children: Deno.ChildProcess[] = [];
 
-export function spawn(argv: string[]): Deno.ChildProcess {
+/**
+ * Starts a child, tracked for `run`'s clean-up. With `discardOutput`, its stdout and stderr go to
+ * /dev/null: a long-running child whose pipes nobody reads blocks once they fill (a 900 s soak's
+ * `iperf3 -s` stopped after about 100 tests, blocked writing its results).
+ */
+export function spawn(argv: string[], { discardOutput = false } = {}): Deno.ChildProcess {
+  const output = discardOutput ? "null" : "piped";
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+    stdout: output,
+    stderr: output,
   }).spawn();
   children.push(child);
   return child;
@@ -157,7 +163,13 @@ export async function stop(child: Deno.ChildProcess): Promise<void> {
     // Already gone.
   }
   await child.status;
-  await Promise.allSettled([child.stdout.cancel(), child.stderr.cancel()]);
+  for (const stream of ["stdout", "stderr"] as const) {
+    try {
+      await child[stream].cancel();
+    } catch {
+      // Not piped, or already read to the end.
+    }
+  }
 }
 
 /** Runs `main`, then kills every child process it left, by PID. */
@@ -256,7 +268,7 @@ export async function startIperf3Server(
     address,
     "-p",
     String(port),
-  ]);
+  ], { discardOutput: true });
   try {
     await waitUntil(
       `iperf3 -s on ${address}:${port}`,
@@ -345,7 +357,7 @@ export async function startNetwork(
       pidFile,
       forwardPort: impl.api ? undefined : forwardPort,
     }),
-  ]);
+  ], { discardOutput: true });
   const running = {
     impl,
     enter: ns.enter,
