@@ -208,3 +208,50 @@ Deno.test("waitForFeeds() reports the eventfd a flush wrote while the worker sle
     t.shim.shim_close(epoll);
   }
 });
+
+Deno.test("waitForFeeds() busy-polls without announcing sleep until busyUntil, then sleeps", async () => {
+  using t = await setup();
+  const epoll = epollWith(t.shim, t.signalFd);
+  try {
+    const events = new Uint32Array(16);
+    const { spy, waits } = recordingWaits(t.shim, t.sleeping);
+    const busyUntil = performance.now() + 5;
+    assert.equal(
+      waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, 250, busyUntil),
+      0,
+    );
+    assert.ok(performance.now() >= busyUntil, "returned before the busy window ended");
+    const last = waits.pop();
+    assert.deepEqual(last, { timeoutMs: 250, sleeping: 1 }, "the final wait sleeps");
+    assert.ok(waits.length > 0, "no polling in the busy window");
+    assert.ok(waits.every((w) => w.timeoutMs === 0 && w.sleeping === 0), JSON.stringify(waits));
+  } finally {
+    t.shim.shim_close(epoll);
+  }
+});
+
+Deno.test("waitForFeeds() returns from the busy window as soon as a frame or an event is there", async () => {
+  using t = await setup();
+  const epoll = epollWith(t.shim, t.signalFd);
+  try {
+    const events = new Uint32Array(16);
+    const { spy, waits } = recordingWaits(t.shim, t.sleeping);
+    const busyUntil = performance.now() + 60_000;
+    // A frame: no wait at all.
+    t.feed.push(bytes(8));
+    assert.equal(waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, -1, busyUntil), 0);
+    assert.deepEqual(waits.splice(0), []);
+    t.take();
+    // An event (the eventfd written): reported by the first poll, never announced as asleep.
+    t.shim.shim_eventfd_signal(t.signalFd);
+    assert.equal(waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, -1, busyUntil), 1);
+    assert.deepEqual(waits.splice(0), [{ timeoutMs: 0, sleeping: 0 }]);
+    assert.equal(events[1], WAKE_TOKEN);
+    // A zero timeout never busy-polls.
+    t.signalled();
+    assert.equal(waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, 0, busyUntil), 0);
+    assert.deepEqual(waits.splice(0), [{ timeoutMs: 0, sleeping: 1 }]);
+  } finally {
+    t.shim.shim_close(epoll);
+  }
+});

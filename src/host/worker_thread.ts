@@ -29,9 +29,10 @@ const STOP_TIMEOUT_MS = 2000;
  * ```
  */
 export class WorkerThread {
-  /** Resolves when the worker has started, or has failed to. */
+  /** Resolves when the worker has started, has failed to, or was stopped before it was created. */
   readonly started: Promise<void>;
   readonly #stopped: Promise<void>;
+  readonly #startedOrNever: () => void;
   #worker: Worker | null = null;
   #spawn: ReturnType<typeof setTimeout> | undefined;
 
@@ -39,6 +40,7 @@ export class WorkerThread {
     let started!: () => void;
     let stopped!: () => void;
     this.started = new Promise((resolve) => started = resolve);
+    this.#startedOrNever = started;
     this.#stopped = new Promise((resolve) => stopped = resolve);
     // `new Worker` blocks this thread while the worker's isolate boots (about 15 ms here), so it
     // happens on a later turn of the event loop: start-up reports ready without waiting for it,
@@ -79,6 +81,7 @@ export class WorkerThread {
     if (this.#spawn !== undefined) {
       clearTimeout(this.#spawn);
       this.#spawn = undefined;
+      this.#startedOrNever();
       return;
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
