@@ -59,6 +59,8 @@ export interface Implementation {
   api: boolean;
   /** Whether ICMP echo to `gateway` is answered. */
   ping: boolean;
+  /** Whether 10.0.2.3:53 forwards to the nameservers in /etc/resolv.conf (pasta: differs). */
+  dns: boolean;
   /** Runs a command as the user owning the namespace and the network process. */
   runAs: string[];
   argv: (mtu: number, pid: number, options: StartOptions) => string[];
@@ -72,6 +74,7 @@ function slirpLike(name: string, command: string[]): Implementation {
     forwardTarget: "10.0.2.100",
     api: true,
     ping: true,
+    dns: true,
     runAs: [],
     argv: (mtu, pid, { apiSocket, readyFd }) => [
       ...command,
@@ -104,6 +107,7 @@ export const IMPLEMENTATIONS: Implementation[] = [
     forwardTarget: "127.0.0.1",
     api: false,
     ping: false,
+    dns: false,
     runAs: ROOT ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [],
     argv: (mtu: number, pid: number, { readyFd, pidFile, forwardPort }: StartOptions) => [
       PASTA,
@@ -337,11 +341,31 @@ async function addForward(apiSocket: string, port: number): Promise<void> {
   if (!added.out.includes('"return"')) throw new Error(`add_hostfwd: ${added.out}`);
 }
 
-/** Starts `impl` on a fresh namespace; with `forward`, a host port forwarded into it as well. */
+/**
+ * Runs `argv` in a mount namespace of its own that sees `resolvConf` as /etc/resolv.conf (the host's
+ * file and its nameservers stay out of reach); the PID stays that of `argv` (unshare and sh exec).
+ */
+function withResolvConf(resolvConf: string, argv: string[]): string[] {
+  return [
+    "unshare",
+    "-m",
+    "sh",
+    "-c",
+    'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+    resolvConf,
+    ...argv,
+  ];
+}
+
+/**
+ * Starts `impl` on a fresh namespace; with `forward`, a host port forwarded into it as well; with
+ * `resolvConf`, the network process sees that file as /etc/resolv.conf (root only).
+ */
 export async function startNetwork(
   impl: Implementation,
   mtu: number,
   forward = false,
+  resolvConf?: string,
 ): Promise<Running> {
   const ns = await makeNetns(impl.runAs);
   const base = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-${mtu}`;
@@ -350,14 +374,17 @@ export async function startNetwork(
   const files = [apiSocket, ...(pidFile ? [pidFile] : [])];
   await output(["rm", "-f", ...files]);
   const forwardPort = forward ? nextPort() : undefined;
-  const command = spawn([
+  const argv = [
     ...impl.runAs,
     ...impl.argv(mtu, ns.pid, {
       apiSocket,
       pidFile,
       forwardPort: impl.api ? undefined : forwardPort,
     }),
-  ], { discardOutput: true });
+  ];
+  const command = spawn(resolvConf === undefined ? argv : withResolvConf(resolvConf, argv), {
+    discardOutput: true,
+  });
   const running = {
     impl,
     enter: ns.enter,
@@ -402,6 +429,52 @@ export async function withNetworks(
   } finally {
     for (const network of networks) await stopNetwork(network);
   }
+}
+
+/**
+ * Where the bench's own DNS server listens on the host, the only nameserver in the private
+ * resolv.conf the DNS measurement gives the network processes; it answers `DNS_NAME` itself.
+ */
+export const DNS_SERVER = "127.0.0.77";
+export const DNS_NAME = "bench.example";
+
+/**
+ * Writes the private resolv.conf and starts dnsmasq on `DNS_SERVER`:53 (root only: port 53),
+ * answering only `DNS_NAME` (198.51.100.9) and forwarding nothing; stop `server`, remove `resolvConf`.
+ */
+export async function startDnsServer(): Promise<{ server: Deno.ChildProcess; resolvConf: string }> {
+  const resolvConf = `/tmp/slirp-bench-${Deno.pid}-resolv.conf`;
+  // Through sh: the bench runs without --allow-write.
+  const written = await output([
+    "sh",
+    "-c",
+    'echo "$1" >"$0"',
+    resolvConf,
+    `nameserver ${DNS_SERVER}`,
+  ]);
+  if (!written.ok) throw new Error(`writing ${resolvConf}: ${written.out}`);
+  const listening = async () =>
+    (await output(["ss", "-lunH", "src", `${DNS_SERVER}:53`])).out.includes(`${DNS_SERVER}:53`);
+  if (await listening()) throw new Error(`${DNS_SERVER}:53 is already in use`);
+  const server = spawn([
+    "dnsmasq",
+    "-k",
+    `--listen-address=${DNS_SERVER}`,
+    "--bind-interfaces",
+    "--port=53",
+    "--no-resolv",
+    "--no-hosts",
+    `--address=/${DNS_NAME}/198.51.100.9`,
+    "--user=root",
+  ], { discardOutput: true });
+  try {
+    await waitUntil(`dnsmasq on ${DNS_SERVER}:53`, listening, 5000);
+  } catch (error) {
+    await stop(server);
+    await output(["rm", "-f", resolvConf]);
+    throw error;
+  }
+  return { server, resolvConf };
 }
 
 /** VmRSS in MiB. */

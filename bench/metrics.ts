@@ -6,7 +6,11 @@
  * - latency: `ping -i 0.005` to the gateway from the namespace (avg and p50 RTT; ours and
  *   slirp4netns answer it themselves, pasta answers no ping: "-"), and 1-byte TCP request/response
  *   round trips over one connection through the gateway to an echo server on the host's 127.0.0.1
- *   (median and mean µs per round trip); at the first MTU of BENCH_MTUS.
+ *   (median and mean µs per round trip), and BENCH_DNS_QUERIES sequential DNS queries (A,
+ *   bench.example) from one process to 10.0.2.3:53, forwarded to a dnsmasq the bench starts on the
+ *   host's 127.0.0.77, the only nameserver in a private resolv.conf bind-mounted over
+ *   /etc/resolv.conf in a mount namespace of the network process's own (median and p90 µs; root
+ *   and dnsmasq only; pasta: "-"); at the first MTU of BENCH_MTUS.
  * - cpu: CPU seconds (utime + stime of /proc/PID/stat, read with `cat`; ours is the whole deno
  *   process, workers included) per GiB received in an iperf3 run, each MTU and both directions.
  * - memory: VmRSS idle, with 1000 idle TCP connections through the gateway to a host server that
@@ -20,12 +24,15 @@
  * Knobs (environment): BENCH_ONLY (sections, comma-separated; bench/run.sh passes it),
  * BENCH_SECONDS, BENCH_RUNS, BENCH_MTUS, BENCH_SLIRP4NETNS, BENCH_PASTA (see common.ts),
  * BENCH_PINGS (200), BENCH_ROUNDTRIPS (5000), BENCH_CONNECTIONS (1000), BENCH_STARTUP_RUNS (5),
+ * BENCH_DNS_QUERIES (2000),
  * BENCH_TOOL (the built bench/tcptool.c; bench/run.sh sets it).
  *
- * Traffic goes only to 127.0.0.1 on the host, through the namespaces made here.
+ * Traffic goes only to 127.0.0.1 (and the bench's dnsmasq on 127.0.0.77) on the host, through the
+ * namespaces made here.
  */
 
 import {
+  DNS_NAME,
   echoServer,
   firstLine,
   IMPLEMENTATIONS,
@@ -38,6 +45,7 @@ import {
   nextPort,
   output,
   printHeading,
+  ROOT,
   rss,
   run,
   type Running,
@@ -45,8 +53,11 @@ import {
   SECONDS,
   sleep,
   spawn,
+  startDnsServer,
   startIperf3Server,
+  startNetwork,
   stop,
+  stopNetwork,
   Table,
   TOOL,
   withNetworks,
@@ -59,6 +70,7 @@ const PINGS = Number(Deno.env.get("BENCH_PINGS") ?? "200");
 const ROUNDTRIPS = Number(Deno.env.get("BENCH_ROUNDTRIPS") ?? "5000");
 const CONNECTIONS = Number(Deno.env.get("BENCH_CONNECTIONS") ?? "1000");
 const STARTUP_RUNS = Number(Deno.env.get("BENCH_STARTUP_RUNS") ?? "5");
+const DNS_QUERIES = Number(Deno.env.get("BENCH_DNS_QUERIES") ?? "2000");
 
 const table = new Table(["section", "measure"]);
 
@@ -96,6 +108,38 @@ async function pingPong(running: Running): Promise<[number, number]> {
   } finally {
     await stop(server);
   }
+}
+
+/**
+ * Median and p90 µs of DNS_QUERIES sequential queries to 10.0.2.3:53 from one process, per
+ * implementation (NaN where it does not take part: pasta, and rootless). Each network runs alone,
+ * in a mount namespace whose /etc/resolv.conf names only the bench's dnsmasq (common.ts).
+ */
+async function dnsLatency(mtu: number): Promise<[number, number][]> {
+  const results = IMPLEMENTATIONS.map((): [number, number] => [NaN, NaN]);
+  if (!ROOT || !(await output(["sh", "-c", "command -v dnsmasq"])).ok) return results;
+  const { server, resolvConf } = await startDnsServer();
+  try {
+    for (const [i, impl] of IMPLEMENTATIONS.entries()) {
+      if (!impl.dns) continue;
+      const running = await startNetwork(impl, mtu, false, resolvConf);
+      try {
+        const result = await output(
+          [...running.enter, TOOL, "dns", "10.0.2.3", String(DNS_QUERIES), DNS_NAME],
+          DNS_QUERIES * 10 + 30_000,
+        );
+        if (!result.ok) throw new Error(`dns (${impl.name}): ${result.out}`);
+        const [med, p90] = result.out.trim().split(" ").map(Number);
+        results[i] = [med, p90];
+      } finally {
+        await stopNetwork(running);
+      }
+    }
+  } finally {
+    await stop(server);
+    await output(["rm", "-f", resolvConf]);
+  }
+  return results;
 }
 
 /** VmRSS (MiB) with CONNECTIONS idle connections through the gateway. */
@@ -179,6 +223,7 @@ async function main(): Promise<void> {
   await printHeading(
     `Latency, cost, memory, start-up (${[...ONLY].join(",")}); iperf3 -t ${SECONDS}, ` +
       `median of ${RUNS}; ping -c ${PINGS} -i 0.005; ${ROUNDTRIPS} TCP round trips; ` +
+      `${DNS_QUERIES} DNS queries; ` +
       `${CONNECTIONS} idle connections; start-up median of ${STARTUP_RUNS}; lower is better`,
   );
   for (const mtu of MTUS) {
@@ -233,6 +278,22 @@ async function main(): Promise<void> {
           );
         }
       });
+      const dns = await dnsLatency(mtu);
+      table.add(
+        ["latency", "DNS query median µs (10.0.2.3, sequential)"],
+        dns.map((d) => d[0]),
+        1,
+      );
+      table.add(["latency", "DNS query p90 µs (10.0.2.3, sequential)"], dns.map((d) => d[1]), 1);
+      if (dns.every((d) => Number.isNaN(d[0]))) {
+        table.note("DNS: needs root and dnsmasq (port 53, a mount namespace), so -.");
+      }
+      if (IMPLEMENTATIONS.some((i) => !i.dns)) {
+        table.note(
+          "DNS: pasta forwards DNS differently (no 10.0.2.3 forwarder to the resolv.conf " +
+            "nameservers in this setup), so -.",
+        );
+      }
     }
     // Fresh networks per direction, so a peak is not memory kept from an earlier test.
     for (const reverse of wantTransfer ? [false, true] : []) {

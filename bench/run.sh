@@ -3,7 +3,7 @@
 # run, each printing a Markdown table with ratios ours / each other (bench/common.ts says how pasta
 # is set up and where its path differs):
 #   throughput  iperf3 through the gateway both ways and through a port forward (bench/iperf3.ts)
-#   latency     ping and 1-byte TCP round trips to the gateway               (bench/metrics.ts)
+#   latency     ping and 1-byte TCP round trips to the gateway, DNS queries   (bench/metrics.ts)
 #   cpu         CPU seconds per GiB moved by iperf3                         (bench/metrics.ts)
 #   memory      VmRSS idle, with 1000 idle connections, during iperf3       (bench/metrics.ts)
 #   startup     start to the ready signal                                   (bench/metrics.ts)
@@ -12,7 +12,7 @@
 #   BENCH_MTUS=1500,65520 BENCH_SOAK_SECONDS=300 BENCH_SLIRP4NETNS=/usr/bin/slirp4netns
 #   BENCH_PASTA=/usr/bin/pasta (empty: leave it out; more knobs in bench/metrics.ts)
 # Needs iperf3, unshare, nsenter, setpriv, ping, ss, ncat and cc; run as root (or rootless with user
-# namespaces).
+# namespaces). The DNS rows need root and dnsmasq (else "-").
 set -eu
 cd "$(dirname "$0")/.."
 export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1

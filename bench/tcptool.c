@@ -11,6 +11,10 @@
  *   tcptool udp ADDR PORT LPORT N from local port LPORT (the same flow every time), N datagrams,
  *                                 each waiting up to 1 s for its echo; prints "echoed K of N";
  *                                 fails when none came back
+ *   tcptool dns ADDR N NAME       N sequential DNS queries (type A, class IN, RD) for NAME to
+ *                                 ADDR:53 from one socket (after 100 warm-up ones), each waiting
+ *                                 up to 1 s for the answer with its ID, which must hold an
+ *                                 address (NOERROR, ANCOUNT > 0); prints "median_us p90_us"
  *   tcptool startup FD CMD...     runs CMD with the write end of a pipe as FD; prints the
  *                                 microseconds from fork to the first byte on that pipe, then
  *                                 SIGKILLs CMD and reaps it
@@ -192,6 +196,63 @@ static int udp(struct sockaddr_in *sa, int lport, int count) {
   return echoed > 0 ? 0 : 1;
 }
 
+/* A minimal query (RFC 1035 §4.1): header with RD and one question, QTYPE A, QCLASS IN. */
+static size_t dns_query(unsigned char *buf, size_t size, const char *name, unsigned id) {
+  size_t n = 12;
+  memset(buf, 0, n);
+  buf[0] = id >> 8;
+  buf[1] = id & 0xff;
+  buf[2] = 0x01; /* RD */
+  buf[5] = 1;    /* QDCOUNT */
+  for (const char *label = name; *label;) {
+    size_t len = strcspn(label, ".");
+    if (len == 0 || len > 63 || n + len + 6 > size) {
+      fprintf(stderr, "bad name %s\n", name);
+      exit(2);
+    }
+    buf[n++] = len;
+    memcpy(buf + n, label, len);
+    n += len;
+    label += len;
+    if (*label == '.') label++;
+  }
+  buf[n++] = 0;
+  buf[n++] = 0, buf[n++] = 1; /* QTYPE A */
+  buf[n++] = 0, buf[n++] = 1; /* QCLASS IN */
+  return n;
+}
+
+static int dns(struct sockaddr_in *sa, int count, const char *name) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) die("socket");
+  struct timeval timeout = {.tv_sec = 1};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (connect(fd, (struct sockaddr *)sa, sizeof *sa) < 0) die("connect");
+  double *t = calloc(count, sizeof *t);
+  unsigned char query[512], answer[1500];
+  for (int i = -100; i < count; i++) {
+    unsigned id = (unsigned)(i + 100) & 0xffff;
+    size_t len = dns_query(query, sizeof query, name, id);
+    double start = now_us();
+    if (send(fd, query, len, 0) != (ssize_t)len) die("send");
+    for (;;) {
+      ssize_t r = recv(fd, answer, sizeof answer, 0);
+      if (r < 0) die("recv (no DNS answer within 1 s)");
+      /* An answer (QR) with our ID; anything else is a stray late one. */
+      if (r >= 12 && (answer[0] << 8 | answer[1]) == id && (answer[2] & 0x80)) break;
+    }
+    /* NOERROR with an answer record: the name resolved (a stray resolver would say NXDOMAIN). */
+    if ((answer[3] & 0x0f) != 0 || (answer[6] << 8 | answer[7]) == 0) {
+      fprintf(stderr, "DNS answer without an address for %s (rcode %d)\n", name, answer[3] & 0x0f);
+      return 1;
+    }
+    if (i >= 0) t[i] = now_us() - start;
+  }
+  qsort(t, count, sizeof *t, cmp);
+  printf("%.1f %.1f\n", t[count / 2], t[count * 9 / 10]);
+  return 0;
+}
+
 static int startup(int fd, char **argv) {
   int p[2];
   if (pipe(p) < 0) die("pipe");
@@ -241,6 +302,10 @@ int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "udp") == 0) {
     struct sockaddr_in sa = address(argv[2], argv[3]);
     return udp(&sa, atoi(argv[4]), atoi(argv[5]));
+  }
+  if (argc >= 5 && strcmp(argv[1], "dns") == 0) {
+    struct sockaddr_in sa = address(argv[2], "53");
+    return dns(&sa, atoi(argv[3]), argv[4]);
   }
   if (argc >= 4 && strcmp(argv[1], "startup") == 0) return startup(atoi(argv[2]), argv + 3);
   fprintf(stderr, "usage: see the comment at the top of bench/tcptool.c\n");
