@@ -35,10 +35,11 @@ import { PortForwardSink } from "./host/port_forwards.ts";
 
 /** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
 const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
-/** The largest frame read from the tap: a 64 KiB datagram (a TCP super-frame) behind Ethernet. */
+/**
+ * The largest frame read from the tap, and in the datagram ring: a 64 KiB datagram (a TCP
+ * super-frame, or a reassembled one) behind Ethernet.
+ */
 const MAX_TAP_FRAME = 14 + 65535;
-/** Largest frame in the datagram ring: Ethernet header plus a reassembled 64 KiB datagram. */
-const MAX_DATAGRAM_FRAME = MAX_TAP_FRAME;
 /** Frames handled before the event loop gets a turn (signals, timers, API clients). */
 const FRAMES_PER_TURN = 256;
 /** Offset of the IPv4 protocol byte in a frame (RFC 791 header, behind 14 bytes of Ethernet). */
@@ -102,7 +103,7 @@ export class Network {
       throw error;
     }
     this.dns = dns;
-    this.#datagrams = FrameRing.create(DATAGRAM_RING_BYTES, { maxFrame: MAX_DATAGRAM_FRAME });
+    this.#datagrams = FrameRing.create(DATAGRAM_RING_BYTES, { maxFrame: MAX_TAP_FRAME });
     const start: TapReaderStart = {
       tap,
       stopFd,

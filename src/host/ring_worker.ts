@@ -5,17 +5,14 @@
  * producer side to {@link RingWorker.feed}. Stopping is cooperative: the stop eventfd, then
  * `terminate()` as a fallback (it cannot interrupt a worker blocked in epoll_wait).
  *
- * The worker speaks {@link RingWorkerEvent}s and takes a start message that includes its channel
- * ({@link RingWorkerChannel}).
+ * The worker speaks WorkerEvents (src/workers/lifecycle.ts) and takes a start message that
+ * includes its channel ({@link RingWorkerChannel}).
  */
 
 import { errnoText } from "../ffi/errno.ts";
 import type { Shim } from "../ffi/shim.ts";
 import { createFeedChannel, type RingFeedChannel } from "./ring_feed.ts";
-import { type WorkerEvent, WorkerThread } from "./worker_thread.ts";
-
-/** What such a worker reports. */
-export type RingWorkerEvent = WorkerEvent;
+import { WorkerThread } from "./worker_thread.ts";
 
 /** The part of the start message every such worker gets. */
 export interface RingWorkerChannel extends RingFeedChannel {

@@ -6,9 +6,10 @@
  * as source. It sleeps in epoll_wait on the signal eventfd, the stop eventfd and the upstream
  * sockets, with the forwarder's next timer as the timeout.
  *
- * Messages: in, one {@link DnsResolverStart}; out, {@link DnsResolverEvent}s.
+ * Messages: in, one {@link DnsResolverStart}; out, WorkerEvents (lifecycle.ts).
  */
 /// <reference lib="deno.worker" />
+import { report, serveWorker } from "./lifecycle.ts";
 import { deriveAddresses } from "../config.ts";
 import { DnsAnswerTx } from "../dns/answer_tx.ts";
 import { DnsForwarder, type GuestEndpoint } from "../dns/forwarder.ts";
@@ -18,7 +19,7 @@ import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
 import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
-import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
+import type { RingWorkerChannel } from "../host/ring_worker.ts";
 import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
@@ -43,9 +44,6 @@ export interface DnsResolverStart extends RingWorkerChannel {
   /** resolv.conf to read; default /etc/resolv.conf. */
   resolvConfPath?: string;
 }
-
-/** What the worker reports. */
-export type DnsResolverEvent = RingWorkerEvent;
 
 const STOP_TOKEN = 0xffffffff;
 const SIGNAL_TOKEN = 0xfffffffe;
@@ -101,7 +99,7 @@ async function run(start: DnsResolverStart): Promise<void> {
   };
   const events = new Uint32Array(2 * MAX_EVENTS);
   const answer = new Uint8Array(MAX_MESSAGE);
-  self.postMessage({ kind: "started" } satisfies DnsResolverEvent);
+  report({ kind: "started" });
 
   let running = true;
   let busyUntil = 0;
@@ -112,7 +110,7 @@ async function run(start: DnsResolverStart): Promise<void> {
     const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout, busyUntil);
     if (n === -EINTR) continue;
     if (n < 0) {
-      self.postMessage({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
+      report({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
       break;
     }
     const now = performance.now();
@@ -146,13 +144,6 @@ async function run(start: DnsResolverStart): Promise<void> {
   forwarder.close();
   sockets.closeAll();
   shim.shim_close(epoll);
-  self.postMessage({ kind: "stopped" } satisfies DnsResolverEvent);
-  self.close();
 }
 
-self.onmessage = (event: MessageEvent<DnsResolverStart>) => {
-  run(event.data).catch((error) => {
-    self.postMessage({ kind: "error", message: String(error) } satisfies DnsResolverEvent);
-    self.postMessage({ kind: "stopped" } satisfies DnsResolverEvent);
-  });
-};
+serveWorker(run);

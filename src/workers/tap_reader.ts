@@ -19,7 +19,7 @@
  * offload bits go with the frame (src/wire/virtio_net.ts): TCP super-frames above the MTU, and
  * partial checksums the TCP worker must not verify.
  *
- * Messages: in, one {@link TapReaderStart}; out, {@link TapReaderEvent}s.
+ * Messages: in, one {@link TapReaderStart}; out, WorkerEvents (lifecycle.ts).
  */
 /// <reference lib="deno.worker" />
 import { deriveAddresses } from "../config.ts";
@@ -27,8 +27,8 @@ import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { POLLERR, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { RingFeed, type RingFeedChannel } from "../host/ring_feed.ts";
-import type { WorkerEvent } from "../host/worker_thread.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
+import { report, serveWorker } from "./lifecycle.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
 import { C, Counters } from "../stack/counters.ts";
 import { Dispatcher } from "../stack/dispatcher.ts";
@@ -57,9 +57,6 @@ export interface TapReaderStart {
   /** A FrameRing to the main thread: UDP and ICMP frames for the NAT, and NEIGHBOR_RECORDs. */
   datagrams: SharedArrayBuffer;
 }
-
-/** What the reader reports. */
-export type TapReaderEvent = WorkerEvent;
 
 /** Frames handled before the workers fed in this batch are woken. */
 const FRAMES_PER_BATCH = 64;
@@ -105,18 +102,18 @@ async function run(start: TapReaderStart): Promise<void> {
   ]);
   const header = tap.vnet ? VNET_HDR_LEN : 0;
   const buffer = new Uint8Array(header + start.maxFrame);
-  self.postMessage({ kind: "started" } satisfies TapReaderEvent);
+  report({ kind: "started" });
 
   for (;;) {
     const ready = shim.shim_poll(polled.bytes, polled.count, -1);
     if (ready === -EINTR) continue;
     if (ready < 0) {
-      self.postMessage({ kind: "error", message: `poll: ${errnoText(shim, -ready)}` });
+      report({ kind: "error", message: `poll: ${errnoText(shim, -ready)}` });
       break;
     }
     if (polled.revents(1) !== 0) break;
     if (polled.revents(0) & (POLLERR | POLLNVAL)) {
-      self.postMessage({ kind: "error", message: "the tap device reported an error" });
+      report({ kind: "error", message: "the tap device reported an error" });
       break;
     }
     const now = performance.now();
@@ -130,20 +127,13 @@ async function run(start: TapReaderStart): Promise<void> {
         break;
       } else if (n !== -EINTR) {
         // slirp4netns logs a failed tap read and carries on.
-        self.postMessage({ kind: "error", message: `read: ${errnoText(shim, -n)}` });
+        report({ kind: "error", message: `read: ${errnoText(shim, -n)}` });
         break;
       }
     }
     tcp.flush();
     dns?.flush();
   }
-  self.postMessage({ kind: "stopped" } satisfies TapReaderEvent);
-  self.close();
 }
 
-self.onmessage = (event: MessageEvent<TapReaderStart>) => {
-  run(event.data).catch((error) => {
-    self.postMessage({ kind: "error", message: String(error) } satisfies TapReaderEvent);
-    self.postMessage({ kind: "stopped" } satisfies TapReaderEvent);
-  });
-};
+serveWorker(run);

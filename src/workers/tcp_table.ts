@@ -7,9 +7,10 @@
  * the host sockets, with the relay's next timer as the timeout; then host events, the frames of
  * the rings, due timers, and one flush per turn.
  *
- * Messages: in, one {@link TcpTableStart}; out, {@link TcpTableEvent}s.
+ * Messages: in, one {@link TcpTableStart}; out, WorkerEvents (lifecycle.ts).
  */
 /// <reference lib="deno.worker" />
+import { report, serveWorker } from "./lifecycle.ts";
 import { deriveAddresses } from "../config.ts";
 import { RESOLV_CONF_PATH, ResolvConfWatcher } from "../dns/resolv_conf.ts";
 import { EINTR, errnoText } from "../ffi/errno.ts";
@@ -17,7 +18,7 @@ import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
 import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
-import type { RingWorkerChannel, RingWorkerEvent } from "../host/ring_worker.ts";
+import type { RingWorkerChannel } from "../host/ring_worker.ts";
 import { FfiTcpSockets } from "../host/tcp_sockets.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
 import { log, type LogLevel, setLogLevel } from "../log.ts";
@@ -51,9 +52,6 @@ export interface TcpTableStart extends RingWorkerChannel {
   /** resolv.conf to read; default /etc/resolv.conf. */
   resolvConfPath?: string;
 }
-
-/** What the worker reports. */
-export type TcpTableEvent = RingWorkerEvent;
 
 const STOP_TOKEN = 0;
 const SIGNAL_TOKEN = 0xffffffff;
@@ -117,7 +115,7 @@ async function run(start: TcpTableStart): Promise<void> {
       now,
       record[SEGMENT_RECORD.CHECKSUM_PARTIAL] !== 0,
     );
-  self.postMessage({ kind: "started" } satisfies TcpTableEvent);
+  report({ kind: "started" });
 
   let running = true;
   let busyUntil = 0;
@@ -126,7 +124,7 @@ async function run(start: TcpTableStart): Promise<void> {
     const timeout = wake === Infinity ? -1 : Math.max(0, Math.ceil(wake - performance.now()));
     const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout, busyUntil);
     if (n < 0 && n !== -EINTR) {
-      self.postMessage({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
+      report({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
       break;
     }
     now = performance.now();
@@ -148,13 +146,6 @@ async function run(start: TcpTableStart): Promise<void> {
   relay.closeAll();
   sockets.closeAll();
   shim.shim_close(epoll);
-  self.postMessage({ kind: "stopped" } satisfies TcpTableEvent);
-  self.close();
 }
 
-self.onmessage = (event: MessageEvent<TcpTableStart>) => {
-  run(event.data).catch((error) => {
-    self.postMessage({ kind: "error", message: String(error) } satisfies TcpTableEvent);
-    self.postMessage({ kind: "stopped" } satisfies TcpTableEvent);
-  });
-};
+serveWorker(run);
