@@ -33,7 +33,7 @@ int shim_tap_offload(int fd) {
 
 /* Writes one frame behind a virtio-net header: `csum_start` > 0 asks the guest's kernel to finish
  * the checksum at csum_start + csum_offset (the field holds the pseudo-header sum), `gso_type`
- * VIRTIO_NET_HDR_GSO_TCPV4 with `gso_size` the MSS to cut a frame above the MTU. All zero: a
+ * VIRTIO_NET_HDR_GSO_TCPV4 (or TCPV6) with `gso_size` the MSS to cut a frame above the MTU. All zero: a
  * plain frame. Returns the bytes written (header included) or -errno. */
 int shim_write_vnet(int fd, const void *frame, int len, int csum_start, int csum_offset,
                     int gso_type, int gso_size) {

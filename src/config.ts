@@ -1,7 +1,7 @@
 /**
  * The configuration of one network, as the command line or a library caller gives it, and the
  * addresses derived from it (slirp4netns defaults: 10.0.2.0/24, gateway N+2, DNS N+3, DHCP
- * N+15..N+30, recommended guest address N+100).
+ * N+15..N+30, recommended guest address N+100; with IPv6, fd00::/64 with fd00::2 and fd00::3).
  */
 import { prefixToMask } from "./wire/address.ts";
 
@@ -70,13 +70,38 @@ export interface Addresses {
   /** The address `--configure` gives the guest, N+100. */
   guest: number;
   broadcast: number;
+  /** The IPv6 network (`-6`), or null when IPv6 is off. */
+  ipv6: Ipv6Addresses | null;
 }
+
+/** The IPv6 network, fixed as in slirp4netns (libslirp's defaults; issue #349 upstream). */
+export interface Ipv6Addresses {
+  /** fd00:: (RFC 4193 unique local, though without the random global ID). */
+  prefix: bigint;
+  /** 64: the guest autoconfigures (SLAAC) an address in the prefix. */
+  prefixLength: number;
+  /** The host alias and router, fd00::2. */
+  gateway: bigint;
+  /** The DNS forwarder, fd00::3. */
+  dns: bigint;
+  /** The router's link-local address, the source of router advertisements: fe80::2. */
+  routerLinkLocal: bigint;
+}
+
+/** The IPv6 addresses slirp4netns uses with `-6`. */
+export const IPV6_ADDRESSES: Readonly<Ipv6Addresses> = Object.freeze({
+  prefix: 0xfd00n << 112n,
+  prefixLength: 64,
+  gateway: (0xfd00n << 112n) | 2n,
+  dns: (0xfd00n << 112n) | 3n,
+  routerLinkLocal: (0xfe80n << 112n) | 2n,
+});
 
 /** Number of DHCP leases, as in libslirp (NB_BOOTP_CLIENTS). */
 export const DHCP_POOL_SIZE = 16;
 
-/** Derives the fixed addresses of a network from its prefix. */
-export function deriveAddresses(network: number, prefix: number): Addresses {
+/** Derives the fixed addresses of a network from its prefix; `ipv6` adds the IPv6 network. */
+export function deriveAddresses(network: number, prefix: number, ipv6 = false): Addresses {
   const netmask = prefixToMask(prefix);
   return {
     network,
@@ -88,5 +113,6 @@ export function deriveAddresses(network: number, prefix: number): Addresses {
     dhcpEnd: (network + 15 + DHCP_POOL_SIZE - 1) >>> 0,
     guest: (network + 100) >>> 0,
     broadcast: (network | ~netmask) >>> 0,
+    ipv6: ipv6 ? { ...IPV6_ADDRESSES } : null,
   };
 }

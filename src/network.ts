@@ -78,7 +78,7 @@ export class Network {
     this.#shim = shim;
     this.tap = tap;
     this.#stopFd = stopFd;
-    const addresses = deriveAddresses(config.network, config.prefix);
+    const addresses = deriveAddresses(config.network, config.prefix, config.enableIpv6);
     this.addresses = addresses;
     const tx = new GuestTx(tapWriter(shim, tap, "NAT"), config.mtu, addresses, this.counters);
     this.#tx = tx;
@@ -111,6 +111,7 @@ export class Network {
       mtu: config.mtu,
       network: config.network,
       prefix: config.prefix,
+      ipv6: config.enableIpv6,
       counters: this.readerCounters.values.buffer as SharedArrayBuffer,
       logLevel: LEVELS.filter(logEnabled).at(-1) ?? "error",
       tcp: this.tcp.feed,

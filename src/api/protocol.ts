@@ -8,8 +8,7 @@
  * `proto` segfaults it; ports are truncated to int and not range-checked there; IPv6 addresses get
  * no explanation); those replies keep slirp4netns's prefix so that clients matching on it still work.
  */
-import { parseIpv6 } from "../cli/ipv6_text.ts";
-import { formatIpv4, parseIpv4 } from "../wire/address.ts";
+import { formatIpv4, parseIpv4, parseIpv6Groups } from "../wire/address.ts";
 import { type JsonObject, type JsonValue, parseFirstJsonValue } from "./json.ts";
 
 /** A request of this many bytes or more is "too large" (slirp4netns reads into 4096 bytes). */
@@ -155,7 +154,7 @@ function addressArgument(
   if (typeof value !== "string") return { reply: errorReply(error) };
   const address = parseIpv4(value);
   if (address !== null) return address;
-  const ipv6 = value.includes(":") && parseIpv6(value) !== null;
+  const ipv6 = value.includes(":") && parseIpv6Groups(value) !== null;
   return { reply: errorReply(ipv6 ? error + ERRORS.ipv6Suffix : error) };
 }
 

@@ -11,9 +11,14 @@
  */
 import { type Config, DEFAULTS, type TapTarget } from "../config.ts";
 import { LEVELS, type LogLevel } from "../log.ts";
-import { formatIpv4, parseIpv4, prefixToMask } from "../wire/address.ts";
+import {
+  formatIpv4,
+  formatIpv6Groups,
+  parseIpv4,
+  parseIpv6Groups,
+  prefixToMask,
+} from "../wire/address.ts";
 import { getoptLong, type LongOption, type ParsedOption } from "./getopt.ts";
-import { formatIpv6, parseIpv6 } from "./ipv6_text.ts";
 import { usageText, versionText } from "./usage.ts";
 
 /** Host facts the command line depends on; system calls in production, fakes in tests. */
@@ -393,14 +398,14 @@ function resolveOutboundAddr(text: string, host: HostChecks): string | Stop {
  * Upstream looks the name up in `--outbound-addr`'s value instead (a bug) and misspells the message.
  */
 function resolveOutboundAddr6(text: string, host: HostChecks): string | Stop {
-  const literal = parseIpv6(text);
-  if (literal !== null) return formatIpv6(literal);
+  const literal = parseIpv6Groups(text);
+  if (literal !== null) return formatIpv6Groups(literal);
   const fromInterface = host.interfaceIpv6?.(text) ?? null;
-  const address = fromInterface === null ? null : parseIpv6(fromInterface);
+  const address = fromInterface === null ? null : parseIpv6Groups(fromInterface);
   if (address === null) {
     return stop("outbound-addr6 has to be valid ipv6 address or interface name.", false);
   }
-  return formatIpv6(address);
+  return formatIpv6Groups(address);
 }
 
 /** Upstream `slirp4netns_config_from_options`: CIDR, outbound addresses, MAC, in that order. */

@@ -12,8 +12,7 @@
  * No usable nameserver (or no file) means 127.0.0.1, as glibc and later libslirp do.
  */
 
-import { parseIpv6 } from "../cli/ipv6_text.ts";
-import { parseIpv4 } from "../wire/address.ts";
+import { parseIpv4, parseIpv6Groups } from "../wire/address.ts";
 
 /** Where the host's resolver configuration lives. */
 export const RESOLV_CONF_PATH = "/etc/resolv.conf";
@@ -90,7 +89,7 @@ export function parseNameserver(word: string): Nameserver | null {
     if (!/^[0-9]{1,10}$/.test(scope) || Number(scope) > 0xffffffff) return null;
     scopeId = Number(scope);
   }
-  const ipv6 = parseIpv6(address);
+  const ipv6 = parseIpv6Groups(address);
   if (ipv6 === null) return null;
   return { family: 6, text: address, ipv4: 0, ipv6, scopeId };
 }

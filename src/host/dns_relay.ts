@@ -21,7 +21,7 @@ const MAX_QUERY_FRAME = 14 + 65535;
 /** What the relay needs from the network being started. */
 export interface DnsRelayOptions {
   shim: Shim;
-  config: Pick<Config, "mtu" | "network" | "prefix" | "outboundAddr">;
+  config: Pick<Config, "mtu" | "network" | "prefix" | "enableIpv6" | "outboundAddr">;
   /** The tap fd, shared with the worker for writing answers. */
   tap: Tap;
   /** resolv.conf to read (tests); default /etc/resolv.conf. */
@@ -63,6 +63,7 @@ export class DnsRelay {
         mtu: config.mtu,
         network: config.network,
         prefix: config.prefix,
+        ipv6: config.enableIpv6,
         counters: countersBuffer,
         outboundAddr: config.outboundAddr,
         resolvConfPath: options.resolvConfPath,

@@ -35,7 +35,13 @@ export interface TcpServiceOptions {
   shim: Shim;
   config: Pick<
     Config,
-    "mtu" | "network" | "prefix" | "outboundAddr" | "disableHostLoopback" | "disableDns"
+    | "mtu"
+    | "network"
+    | "prefix"
+    | "enableIpv6"
+    | "outboundAddr"
+    | "disableHostLoopback"
+    | "disableDns"
   >;
   /** The tap fd, shared with the worker for writing segments. */
   tap: Tap;
@@ -99,6 +105,7 @@ export class TcpService {
           mtu: config.mtu,
           network: config.network,
           prefix: config.prefix,
+          ipv6: config.enableIpv6,
           disableHostLoopback: config.disableHostLoopback,
           disableDns: config.disableDns,
           outboundAddr: config.outboundAddr,

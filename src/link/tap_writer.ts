@@ -11,6 +11,7 @@ import { errnoText } from "../ffi/errno.ts";
 import type { Shim } from "../ffi/shim.ts";
 import { log } from "../log.ts";
 import type { GuestLink, TcpOffloadLink } from "../stack/guest_link.ts";
+import { ETHERNET_HEADER_LEN } from "../wire/ethernet.ts";
 import { TCP } from "../wire/tcp.ts";
 import { VnetGso } from "../wire/virtio_net.ts";
 
@@ -52,7 +53,12 @@ export class VnetTapWriter extends TapWriter implements TcpOffloadLink {
   }
 
   sendTcpFrame(frame: Uint8Array, tcpOffset: number, segmentSize: number): void {
-    const gso = segmentSize > 0 ? VnetGso.TCPV4 : VnetGso.NONE;
+    // The IP version nibble behind the Ethernet header says which kind of segmentation.
+    const gso = segmentSize === 0
+      ? VnetGso.NONE
+      : frame[ETHERNET_HEADER_LEN] >>> 4 === 6
+      ? VnetGso.TCPV6
+      : VnetGso.TCPV4;
     this.written(
       this.shim.shim_write_vnet(
         this.tapFd,

@@ -46,6 +46,12 @@ Deno.test("VnetTapWriter puts a zero header before plain frames and offload requ
   sent = pair.read()!;
   assert.deepEqual(sent.subarray(0, VNET_HDR_LEN), tcpHeader(34, VnetGso.NONE, 0));
   assert.deepEqual(sent.subarray(VNET_HDR_LEN), frame.subarray(0, 100));
+  // An IPv6 super-frame (version 6 behind the Ethernet header) is cut as TCPV6.
+  const frame6 = frame.slice();
+  frame6[14] = 0x60;
+  writer.sendTcpFrame(frame6, 54, 1440);
+  sent = pair.read()!;
+  assert.deepEqual(sent.subarray(0, VNET_HDR_LEN), tcpHeader(54, VnetGso.TCPV6, 1440));
   assert.equal(writer.writeErrors, 0);
 });
 

@@ -1,6 +1,6 @@
 /**
  * The internet checksum: RFC 1071 (computation), RFC 1624 (incremental update), and the TCP/UDP
- * pseudo-header (RFC 768; RFC 9293 §3.1). Read RFC 1071 §2 and RFC 1624 §3 before editing.
+ * pseudo-header (RFC 768; RFC 9293 §3.1; RFC 8200 §8.1 for IPv6). Read RFC 1071 §2 and RFC 1624 §3 before editing.
  *
  * A *sum* here is the 16-bit one's complement sum of big-endian words, kept folded in 0..0xffff
  * so that sums can be chained: `sumBytes(b, o, n, sumBytes(a, p, m))`. Every piece but the last
@@ -10,7 +10,7 @@
  * to 0.
  */
 
-import { readIpv4 } from "./address.ts";
+import { type IpAddress, readIpv4 } from "./address.ts";
 
 // One DataView per underlying buffer, rebuilt only when a different buffer comes in: frames
 // arrive from one ring and replies are built in one scratch buffer, so in steady state this
@@ -88,27 +88,53 @@ export function internetChecksum(bytes: Uint8Array, offset: number, length: numb
 }
 
 /**
- * Sum of the IPv4 pseudo-header used by TCP and UDP (RFC 768; RFC 9293 §3.1): source, destination,
- * zero, protocol, and the TCP/UDP length.
+ * Sum of the pseudo-header used by TCP, UDP and ICMPv6: for IPv4 addresses (numbers) source,
+ * destination, zero, protocol and the upper-layer length (RFC 768; RFC 9293 §3.1); for IPv6
+ * addresses (bigints) source, destination, the 32-bit upper-layer length, three zero bytes and
+ * the next header (RFC 8200 §8.1).
  */
 export function pseudoHeaderSum(
-  src: number,
-  dst: number,
+  src: IpAddress,
+  dst: IpAddress,
   protocol: number,
   length: number,
 ): number {
+  if (typeof src === "bigint" || typeof dst === "bigint") {
+    return foldSum(
+      ipv6WordSum(BigInt(src)) + ipv6WordSum(BigInt(dst)) + protocol + (length >>> 16) +
+        (length & 0xffff),
+    );
+  }
   return foldSum(
     (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length,
   );
 }
 
-/** Pseudo-header sum with the addresses read from an IPv4 header at `ipOffset`. */
+/** The sum of the eight 16-bit words of an IPv6 address, unfolded. */
+function ipv6WordSum(address: bigint): number {
+  let sum = 0;
+  for (let i = 0; i < 4; i++) {
+    const word = Number(address & 0xffffffffn);
+    sum += (word >>> 16) + (word & 0xffff);
+    address >>= 32n;
+  }
+  return sum;
+}
+
+/**
+ * Pseudo-header sum with the addresses read from the IPv4 or IPv6 header at `ipOffset` (the
+ * version nibble says which); `protocol` and `length` are the upper layer's.
+ */
 export function pseudoHeaderSumAt(
   bytes: Uint8Array,
   ipOffset: number,
   protocol: number,
   length: number,
 ): number {
+  if (bytes[ipOffset] >>> 4 === 6) {
+    // Source and destination are the 32 bytes at offset 8 of the fixed header.
+    return sumBytes(bytes, ipOffset + 8, 32, protocol + (length >>> 16) + (length & 0xffff));
+  }
   return pseudoHeaderSum(
     readIpv4(bytes, ipOffset + 12),
     readIpv4(bytes, ipOffset + 16),

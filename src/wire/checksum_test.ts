@@ -4,10 +4,13 @@ import {
   foldSum,
   internetChecksum,
   pseudoHeaderSum,
+  pseudoHeaderSumAt,
   sumBytes,
   updateChecksum16,
   updateChecksum32,
 } from "./checksum.ts";
+import { parseIpv6, writeIpv6 } from "./address.ts";
+import { emitIpv6Header } from "./ipv6.ts";
 import { ICMP_ECHO_REQUEST_TO_GATEWAY } from "./testdata/captured.ts";
 
 /** Reference: RFC 1071 §4.1 word by word. */
@@ -96,6 +99,29 @@ Deno.test("large inputs (64 KiB) sum without precision loss", () => {
 Deno.test("pseudoHeaderSum() sums addresses, protocol and length", () => {
   const sum = pseudoHeaderSum(0x0a000264, 0x01010101, 17, 0x25);
   assert.equal(sum, foldSum(0x0a00 + 0x0264 + 0x0101 + 0x0101 + 17 + 0x25));
+});
+
+Deno.test("pseudoHeaderSum() of IPv6 addresses matches the RFC 8200 §8.1 pseudo-header bytes", () => {
+  const cases: [string, string, number, number][] = [
+    ["fd00::100", "2001:db8::1", 6, 0x5dc],
+    ["fe80::2", "ff02::1", 58, 0x40],
+    ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::", 17, 0x1_0008],
+  ];
+  for (const [srcText, dstText, protocol, length] of cases) {
+    const src = parseIpv6(srcText)!;
+    const dst = parseIpv6(dstText)!;
+    // Source, destination, 32-bit upper-layer length, three zero bytes, next header.
+    const bytes = new Uint8Array(40);
+    writeIpv6(bytes, 0, src);
+    writeIpv6(bytes, 16, dst);
+    bytes.set([length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff], 32);
+    bytes[39] = protocol;
+    const expected = ~slowChecksum(bytes, 0, 40) & 0xffff;
+    assert.equal(pseudoHeaderSum(src, dst, protocol, length), expected, srcText);
+    const header = new Uint8Array(40);
+    emitIpv6Header(header, 0, 0, protocol, 64, src, dst);
+    assert.equal(pseudoHeaderSumAt(header, 0, protocol, length), expected, `${srcText} at`);
+  }
 });
 
 Deno.test("updateChecksum16() matches recomputation (RFC 1624)", () => {

@@ -23,14 +23,14 @@ export const VNET_HDR = { FLAGS: 0, GSO_TYPE: 1 } as const;
 export const VNET_F_NEEDS_CSUM = 1;
 
 /** `gso_type` values used here (the ECN bit 0x80 aside). */
-export const VnetGso = { NONE: 0, TCPV4: 1 } as const;
+export const VnetGso = { NONE: 0, TCPV4: 1, TCPV6: 4 } as const;
 
 /** What the dispatcher is told about a frame read from the tap. */
 export const RxOffload = {
   NONE: 0,
   /** The TCP or UDP checksum is partial: do not verify it. */
   CHECKSUM_PARTIAL: 1,
-  /** A TCP super-frame: may exceed the MTU. */
+  /** A TCP super-frame (over IPv4 or IPv6): may exceed the MTU. */
   TCP_SEGMENTED: 2,
 } as const;
 
@@ -38,5 +38,5 @@ export const RxOffload = {
 export function rxOffload(bytes: Uint8Array): number {
   const gso = bytes[VNET_HDR.GSO_TYPE] & 0x7f;
   return ((bytes[VNET_HDR.FLAGS] & VNET_F_NEEDS_CSUM) ? RxOffload.CHECKSUM_PARTIAL : 0) |
-    (gso === VnetGso.TCPV4 ? RxOffload.TCP_SEGMENTED : 0);
+    (gso === VnetGso.TCPV4 || gso === VnetGso.TCPV6 ? RxOffload.TCP_SEGMENTED : 0);
 }

@@ -8,9 +8,8 @@ function header(flags: number, gsoType: number, gsoSize = 0, csumStart = 0, csum
   return vnetHeader({ flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset });
 }
 
-/** <linux/virtio_net.h> gso_type values other than TCPV4, and the ECN bit. */
+/** <linux/virtio_net.h> gso_type values other than TCPV4 and TCPV6, and the ECN bit. */
 const GSO_UDP = 3;
-const GSO_TCPV6 = 4;
 const GSO_UDP_L4 = 5;
 const GSO_ECN = 0x80;
 
@@ -19,6 +18,7 @@ Deno.test("VNET_HDR_LEN is the 10-byte struct virtio_net_hdr without num_buffers
   assert.equal(VNET_F_NEEDS_CSUM, 1);
   assert.equal(VnetGso.NONE, 0);
   assert.equal(VnetGso.TCPV4, 1);
+  assert.equal(VnetGso.TCPV6, 4);
 });
 
 Deno.test("rxOffload() of an all-zero header is NONE", () => {
@@ -35,8 +35,10 @@ Deno.test("rxOffload() marks NEEDS_CSUM alone as CHECKSUM_PARTIAL, not TCP_SEGME
   assert.equal(rxOffload(header(0xfe, VnetGso.NONE)), RxOffload.NONE);
 });
 
-Deno.test("rxOffload() marks GSO TCPV4 as TCP_SEGMENTED, with or without the ECN bit", () => {
-  for (const gso of [VnetGso.TCPV4, VnetGso.TCPV4 | GSO_ECN]) {
+Deno.test("rxOffload() marks GSO TCPV4 and TCPV6 as TCP_SEGMENTED, with or without the ECN bit", () => {
+  for (
+    const gso of [VnetGso.TCPV4, VnetGso.TCPV4 | GSO_ECN, VnetGso.TCPV6, VnetGso.TCPV6 | GSO_ECN]
+  ) {
     assert.equal(
       rxOffload(header(VNET_F_NEEDS_CSUM, gso, 1448, 34, 16)),
       RxOffload.CHECKSUM_PARTIAL | RxOffload.TCP_SEGMENTED,
@@ -46,8 +48,8 @@ Deno.test("rxOffload() marks GSO TCPV4 as TCP_SEGMENTED, with or without the ECN
   }
 });
 
-Deno.test("rxOffload() does not mark other GSO types (UDP, TCPV6, UDP_L4) as TCP_SEGMENTED", () => {
-  for (const gso of [GSO_UDP, GSO_TCPV6, GSO_UDP_L4, GSO_TCPV6 | GSO_ECN, GSO_ECN]) {
+Deno.test("rxOffload() does not mark other GSO types (UDP, UDP_L4) as TCP_SEGMENTED", () => {
+  for (const gso of [GSO_UDP, GSO_UDP_L4, GSO_UDP | GSO_ECN, GSO_ECN]) {
     assert.equal(rxOffload(header(0, gso, 1448)), RxOffload.NONE, `gso_type ${gso}`);
     assert.equal(
       rxOffload(header(VNET_F_NEEDS_CSUM, gso, 1448, 34, 6)),

@@ -37,6 +37,8 @@ export interface DnsResolverStart extends RingWorkerChannel {
   mtu: number;
   network: number;
   prefix: number;
+  /** IPv6 is on (`-6`). */
+  ipv6: boolean;
   /** Counter table (Counters.BYTE_LENGTH bytes) this worker bumps; the main thread reads it. */
   counters: SharedArrayBuffer;
   /** `--outbound-addr` as an IPv4 literal. */
@@ -59,7 +61,7 @@ async function run(start: DnsResolverStart): Promise<void> {
   const rings = [ring];
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
-  const addresses = deriveAddresses(start.network, start.prefix);
+  const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
   const tx = new GuestTx(tapWriter(shim, start.tap, "DNS"), start.mtu, addresses, counters);
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);

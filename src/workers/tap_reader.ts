@@ -47,6 +47,8 @@ export interface TapReaderStart {
   mtu: number;
   network: number;
   prefix: number;
+  /** IPv6 is on (`-6`). */
+  ipv6: boolean;
   /** Counter table (Counters.BYTE_LENGTH bytes) this worker bumps; the main thread reads it. */
   counters: SharedArrayBuffer;
   logLevel: LogLevel;
@@ -85,7 +87,7 @@ async function run(start: TapReaderStart): Promise<void> {
     icmp: (frame) => datagrams.push(frame),
   };
   if (dns) forwarders.dns = (frame) => dns.push(frame);
-  const addresses = deriveAddresses(start.network, start.prefix);
+  const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
   const tap = start.tap;
   const link = tapWriter(shim, tap, "tap reader");
   const dispatcher = new Dispatcher(addresses, start.mtu, link, counters, forwarders);

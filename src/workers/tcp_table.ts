@@ -42,6 +42,8 @@ export interface TcpTableStart extends RingWorkerChannel {
   mtu: number;
   network: number;
   prefix: number;
+  /** IPv6 is on (`-6`). */
+  ipv6: boolean;
   disableHostLoopback: boolean;
   disableDns: boolean;
   /** `--outbound-addr` as an IPv4 literal. */
@@ -67,7 +69,7 @@ async function run(start: TcpTableStart): Promise<void> {
   const rings = [ring, forwards];
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
-  const addresses = deriveAddresses(start.network, start.prefix);
+  const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
   const link = tapWriter(shim, start.tap, "TCP");
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
