@@ -2,7 +2,7 @@
  * struct sockaddr_in / sockaddr_in6 bytes for the shim's socket functions, and the Linux
  * constants that go with them (x86_64 and aarch64 share these values).
  */
-import { readIpv4, writeIpv4 } from "../wire/address.ts";
+import { type IpAddress, readIpv4, readIpv6, writeIpv4, writeIpv6 } from "../wire/address.ts";
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;
@@ -105,4 +105,43 @@ export function encodeSockaddrIn6(
   // sin6_scope_id, host byte order (little-endian on x86_64 and aarch64).
   new DataView(out.buffer, out.byteOffset).setUint32(24, scopeId >>> 0, true);
   return SOCKADDR_IN6_SIZE;
+}
+
+/**
+ * Writes a struct sockaddr_in (IPv4, a number) or sockaddr_in6 (IPv6, a bigint; `scopeId` for
+ * link-local addresses) for `address:port` into `out` (28 bytes); returns its length.
+ *
+ * @example
+ * ```ts
+ * import { encodeSockaddr, SOCKADDR_IN6_SIZE } from "./sockaddr.ts";
+ * const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
+ * encodeSockaddr(sa, 0x7f000001, 80); // 16
+ * encodeSockaddr(sa, 1n, 80); // 28: [::1]:80
+ * ```
+ */
+export function encodeSockaddr(
+  out: Uint8Array,
+  address: IpAddress,
+  port: number,
+  scopeId = 0,
+): number {
+  if (typeof address === "number") return encodeSockaddrIn(out, address, port);
+  out.fill(0, 0, SOCKADDR_IN6_SIZE);
+  out[0] = AF_INET6; // sa_family, little-endian u16
+  out[2] = port >>> 8; // sin6_port, network order
+  out[3] = port & 0xff;
+  writeIpv6(out, 8, address);
+  new DataView(out.buffer, out.byteOffset).setUint32(24, scopeId >>> 0, true);
+  return SOCKADDR_IN6_SIZE;
+}
+
+/** Reads the address and port of a struct sockaddr_in or sockaddr_in6; null for other families. */
+export function decodeSockaddr(bytes: Uint8Array): { address: IpAddress; port: number } | null {
+  if (bytes[1] !== 0) return null;
+  const port = (bytes[2] << 8) | bytes[3];
+  if (bytes[0] === AF_INET) return { address: readIpv4(bytes, 4), port };
+  if (bytes[0] === AF_INET6 && bytes.length >= SOCKADDR_IN6_SIZE) {
+    return { address: readIpv6(bytes, 8), port };
+  }
+  return null;
 }

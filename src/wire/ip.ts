@@ -1,0 +1,76 @@
+/**
+ * One view for both IP families, as the layers above the dispatcher see a packet: an IPv4
+ * datagram (options allowed, not a fragment) or an IPv6 packet whose upper-layer header directly
+ * follows the fixed header (the dispatcher reassembles fragments and strips extension headers
+ * before it hands a packet on). TCP, UDP and the NAT read addresses, protocol and payload through
+ * it without caring which family they serve.
+ */
+
+import type { IpAddress } from "./address.ts";
+import { Ipv4Packet } from "./ipv4.ts";
+import { IPV6_HEADER_LEN, Ipv6Packet } from "./ipv6.ts";
+
+/**
+ * A checked IP packet of either family. `read` fills the fields; they are plain values, valid
+ * until the next `read`.
+ *
+ * @example
+ * ```ts
+ * import { IpPacket } from "./ip.ts";
+ * import { emitIpv6Header, Ipv6NextHeader } from "./ipv6.ts";
+ * const bytes = new Uint8Array(48);
+ * emitIpv6Header(bytes, 0, 8, Ipv6NextHeader.UDP, 64, 0xfd00n << 112n | 100n, 1n);
+ * const ip = new IpPacket();
+ * if (!ip.read(bytes, 0, bytes.length) || ip.protocol !== 17 || ip.payloadOffset !== 40) {
+ *   throw new Error("bad packet");
+ * }
+ * ```
+ */
+export class IpPacket {
+  readonly v4 = new Ipv4Packet();
+  readonly v6 = new Ipv6Packet();
+  /** The family of the packet last read. */
+  ipv6 = false;
+  /** Absolute offset of the IP header. */
+  offset = 0;
+  /** IPv4: the protocol; IPv6: the next header, which is the upper layer's. */
+  protocol = 0;
+  src: IpAddress = 0;
+  dst: IpAddress = 0;
+  /** Absolute offset and length of the upper-layer data. */
+  payloadOffset = 0;
+  payloadLength = 0;
+  /** Header and payload: the bytes an ICMP error quotes from. */
+  totalLength = 0;
+
+  /**
+   * Reads the packet at `bytes[offset, offset + length)` (the version nibble picks the family);
+   * false when it is not a whole, checked packet: truncated, a payload past the buffer, or an
+   * IPv4 fragment.
+   */
+  read(bytes: Uint8Array, offset: number, length: number): boolean {
+    this.offset = offset;
+    if (bytes[offset] >>> 4 === 6) {
+      const v6 = this.v6.wrap(bytes, offset, length);
+      if (v6.check() !== "ok") return false;
+      this.ipv6 = true;
+      this.protocol = v6.nextHeader;
+      this.src = v6.src;
+      this.dst = v6.dst;
+      this.payloadOffset = offset + IPV6_HEADER_LEN;
+      this.payloadLength = v6.payloadLength;
+      this.totalLength = IPV6_HEADER_LEN + this.payloadLength;
+      return true;
+    }
+    const v4 = this.v4.wrap(bytes, offset, length);
+    if (v4.check() !== "ok" || v4.isFragment) return false;
+    this.ipv6 = false;
+    this.protocol = v4.protocol;
+    this.src = v4.src;
+    this.dst = v4.dst;
+    this.payloadOffset = v4.payloadOffset;
+    this.payloadLength = v4.payloadLength;
+    this.totalLength = v4.totalLength;
+    return true;
+  }
+}
