@@ -7,11 +7,12 @@
  *
  * The checksum covers the RFC 8200 §8.1 pseudo-header (source, destination, upper-layer length,
  * next header 58): receivers pass its sum (`pseudoHeaderSum(src, dst, 58, length)`, or
- * `ipv6PseudoHeaderSumAt` straight from the IPv6 header's bytes); builders take the addresses.
+ * `pseudoHeaderSumAt` straight from the IPv6 header's bytes); builders take the addresses.
  */
 
-import { finishChecksum, sumBytes } from "./checksum.ts";
-import { pseudoHeaderSum, readIpv6, writeIpv6 } from "./ipv6_interim.ts";
+import { readIpv6, writeIpv6 } from "./address.ts";
+import { finishChecksum, pseudoHeaderSum, sumBytes } from "./checksum.ts";
+import { IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6NextHeader } from "./ipv6.ts";
 import { ByteView, copyBytes, readU16, readU32, writeU16, writeU32 } from "./view.ts";
 
 /*
@@ -67,14 +68,8 @@ export const ROUTER_ADVERTISEMENT_LEN = 16;
 export const NEIGHBOR_MESSAGE_LEN = 24;
 /** Length of a Redirect without options (RFC 4861 §4.5). */
 export const REDIRECT_LEN = 40;
-/** The IPv6 minimum link MTU (RFC 8200 §5): no ICMPv6 error packet exceeds it. */
-export const IPV6_MIN_MTU = 1280;
-/** The IPv6 next header / IANA protocol number of ICMPv6. */
-export const ICMPV6_NEXT_HEADER = 58;
-/** Bytes of an IPv6 header; the quote of an error follows the error's own header and this. */
-const IPV6_HEADER_BYTES = 40;
 /** Largest quote of an offending packet: 1280 − IPv6 header − ICMPv6 header (RFC 4443 §2.4 (c)). */
-export const ICMPV6_MAX_QUOTE = IPV6_MIN_MTU - IPV6_HEADER_BYTES - ICMPV6_HEADER_LEN;
+export const ICMPV6_MAX_QUOTE = IPV6_MIN_MTU - IPV6_HEADER_LEN - ICMPV6_HEADER_LEN;
 /** The hop limit every Neighbor Discovery message is sent and must be received with. */
 export const NDP_HOP_LIMIT = 255;
 
@@ -186,26 +181,6 @@ export const PrefixFlag = {
 export type Icmpv6Check = "ok" | "truncated";
 
 /**
- * The sum of the IPv6 pseudo-header (RFC 8200 §8.1) read from the IPv6 header at `ipOffset`: its
- * source and destination addresses, `length` and `nextHeader`. Allocates nothing (no bigints).
- *
- * @example
- * ```ts
- * import { ipv6PseudoHeaderSumAt } from "./icmpv6.ts";
- * const header = new Uint8Array(40);
- * if (ipv6PseudoHeaderSumAt(header, 0, 58, 8) !== 66) throw new Error("bad sum");
- * ```
- */
-export function ipv6PseudoHeaderSumAt(
-  bytes: Uint8Array,
-  ipOffset: number,
-  nextHeader: number,
-  length: number,
-): number {
-  return sumBytes(bytes, ipOffset + 8, 32, nextHeader + (length >>> 16) + (length & 0xffff));
-}
-
-/**
  * A view of an ICMPv6 message; wrap it over exactly the upper-layer payload so the checksum covers
  * the whole message. `check()` requires the fixed part of the message's type (8 bytes, 16 for a
  * Router Advertisement, 24 for a neighbour message, 40 for a Redirect); every accessor of that
@@ -213,8 +188,8 @@ export function ipv6PseudoHeaderSumAt(
  *
  * @example
  * ```ts
+ * import { pseudoHeaderSum } from "./checksum.ts";
  * import { emitIcmpv6Echo, Icmpv6Message, Icmpv6Type } from "./icmpv6.ts";
- * import { pseudoHeaderSum } from "./ipv6_interim.ts";
  * const bytes = new Uint8Array(12);
  * emitIcmpv6Echo(bytes, 0, Icmpv6Type.ECHO_REQUEST, 7, 1, 4, 0xfd00n << 112n | 100n, 0xfd00n << 112n | 2n);
  * const icmp = new Icmpv6Message().wrap(bytes);
@@ -481,7 +456,7 @@ export function fillIcmpv6Checksum(
   dst: bigint,
 ): void {
   writeU16(bytes, offset + ICMPV6.CHECKSUM, 0);
-  const sum = pseudoHeaderSum(src, dst, ICMPV6_NEXT_HEADER, length);
+  const sum = pseudoHeaderSum(src, dst, Ipv6NextHeader.ICMPV6, length);
   writeU16(bytes, offset + ICMPV6.CHECKSUM, finishChecksum(sumBytes(bytes, offset, length, sum)));
 }
 

@@ -20,7 +20,6 @@ import {
   icmpv6QuoteLength,
   Icmpv6Type,
   Icmpv6Unreachable,
-  ipv6PseudoHeaderSumAt,
   isSolicitedNodeOf,
   NdpOption,
   NdpOptions,
@@ -33,7 +32,8 @@ import {
   solicitedNodeAddress,
   writeMulticastMac,
 } from "./icmpv6.ts";
-import { pseudoHeaderSum, readIpv6, writeIpv6 } from "./ipv6_interim.ts";
+import { readIpv6, writeIpv6 } from "./address.ts";
+import { pseudoHeaderSum, pseudoHeaderSumAt } from "./checksum.ts";
 
 const ALL_ROUTERS = 0xff02_0000_0000_0000_0000_0000_0000_0002n;
 const ALL_NODES = 0xff02_0000_0000_0000_0000_0000_0000_0001n;
@@ -47,7 +47,7 @@ function icmpOf(frame: Uint8Array): { icmp: Icmpv6Message; sum: number } {
   const length = frame.length - 54;
   return {
     icmp: new Icmpv6Message().wrap(frame, 54, length),
-    sum: ipv6PseudoHeaderSumAt(frame, 14, 58, length),
+    sum: pseudoHeaderSumAt(frame, 14, 58, length),
   };
 }
 

@@ -6,21 +6,8 @@
  * chain) before editing.
  */
 
+import { Ipv6NextHeader } from "./ipv6.ts";
 import { ByteView, readU16, readU32 } from "./view.ts";
-
-/** Next Header values (IANA "Assigned Internet Protocol Numbers") the IPv6 stack knows. */
-export const Ipv6NextHeader = {
-  HOP_BY_HOP: 0,
-  TCP: 6,
-  UDP: 17,
-  ROUTING: 43,
-  FRAGMENT: 44,
-  ESP: 50,
-  AH: 51,
-  ICMPV6: 58,
-  NO_NEXT_HEADER: 59,
-  DESTINATION_OPTIONS: 60,
-} as const;
 
 /** Extension headers before the upper layer (a real chain has one or two; RFC 8200 §4.1 lists 6). */
 export const MAX_EXTENSION_HEADERS = 8;
@@ -102,7 +89,8 @@ export type Ipv6WalkCheck =
  *
  * @example
  * ```ts
- * import { Ipv6ExtensionHeaders, Ipv6NextHeader } from "./ipv6_ext.ts";
+ * import { Ipv6NextHeader } from "./ipv6.ts";
+ * import { Ipv6ExtensionHeaders } from "./ipv6_ext.ts";
  * // A hop-by-hop header with a router alert, then ICMPv6 (MLD).
  * const bytes = new Uint8Array([58, 0, 5, 2, 0, 0, 1, 0, 143, 0, 0, 0]);
  * const walk = new Ipv6ExtensionHeaders();

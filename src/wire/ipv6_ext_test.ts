@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  FragmentHeader,
-  Ipv6ExtensionHeaders,
-  Ipv6NextHeader as N,
-  MAX_EXTENSION_HEADERS,
-} from "./ipv6_ext.ts";
+import { FragmentHeader, Ipv6ExtensionHeaders, MAX_EXTENSION_HEADERS } from "./ipv6_ext.ts";
+import { Ipv6NextHeader as N } from "./ipv6.ts";
 import { MLDV2_REPORT_FROM_UNSPECIFIED } from "./testdata/ipv6_captured.ts";
 
 /** An options header (hop-by-hop or destination) with `next` and the option bytes, padded. */
