@@ -14,31 +14,23 @@
 #include <unistd.h>
 
 /*
- * A non-blocking, close-on-exec TCP socket with TCP_NODELAY, bound to `bind_addr` (host byte
- * order; 0 = any) when given, connecting to `addr:port` (host byte order). Returns the fd once the
- * connect is under way (EINPROGRESS) or done; -errno when it failed at once (the socket is closed).
+ * A non-blocking, close-on-exec TCP socket of the family of `sa` (sockaddr_in or sockaddr_in6)
+ * with TCP_NODELAY, bound to `bind_sa` when `bind_salen` > 0 (the outbound address, port 0),
+ * connecting to `sa`. Returns the fd once the connect is under way (EINPROGRESS) or done; -errno
+ * when it failed at once (the socket is closed).
  */
-int shim_tcp_connect(uint32_t addr, int port, uint32_t bind_addr) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+int shim_tcp_connect(const void *sa, int salen, const void *bind_sa, int bind_salen) {
+  int family = ((const struct sockaddr *)sa)->sa_family;
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct sockaddr_in sa;
-  if (bind_addr != 0) {
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(bind_addr);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-      int err = errno;
-      close(fd);
-      return -err;
-    }
+  if (bind_salen > 0 && bind(fd, (const struct sockaddr *)bind_sa, (socklen_t)bind_salen) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
   }
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(addr);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+  if (connect(fd, (const struct sockaddr *)sa, (socklen_t)salen) < 0 && errno != EINPROGRESS) {
     int err = errno;
     close(fd);
     return -err;

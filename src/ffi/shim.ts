@@ -124,8 +124,8 @@ const SYMBOLS = {
   // int shim_unlink(const char *path)
   shim_unlink: { parameters: ["buffer"], result: "i32" },
   // --- native/tcp_host.c ---
-  // int shim_tcp_connect(uint32_t addr, int port, uint32_t bind_addr)
-  shim_tcp_connect: { parameters: ["u32", "i32", "u32"], result: "i32" },
+  // int shim_tcp_connect(const void *sa, int salen, const void *bind_sa, int bind_salen)
+  shim_tcp_connect: { parameters: ["buffer", "i32", "buffer", "i32"], result: "i32" },
   // int shim_close_reset(int fd)
   shim_close_reset: { parameters: ["i32"], result: "i32" },
   // int shim_raise_nofile(void)

@@ -13,6 +13,7 @@ import { LEVELS, log, logEnabled } from "../log.ts";
 import { C, Counters } from "../stack/counters.ts";
 import { FORWARD_RECORD, SEGMENT_RECORD } from "../workers/records.ts";
 import type { TcpTableStart } from "../workers/tcp_table.ts";
+import { type IpAddress, writeIpv4, writeIpv6 } from "../wire/address.ts";
 import { copyBytes, writeU16, writeU32 } from "../wire/view.ts";
 import { createFeedChannel, RingFeed, type RingFeedChannel } from "./ring_feed.ts";
 import { RingWorker } from "./ring_worker.ts";
@@ -40,6 +41,7 @@ export interface TcpServiceOptions {
     | "prefix"
     | "enableIpv6"
     | "outboundAddr"
+    | "outboundAddr6"
     | "disableHostLoopback"
     | "disableDns"
   >;
@@ -109,6 +111,7 @@ export class TcpService {
           disableHostLoopback: config.disableHostLoopback,
           disableDns: config.disableDns,
           outboundAddr: config.outboundAddr,
+          outboundAddr6: config.outboundAddr6,
           counters: countersBuffer,
           logLevel: LEVELS.filter(logEnabled).at(-1) ?? "error",
           resolvConfPath: options.resolvConfPath,
@@ -140,18 +143,27 @@ export class TcpService {
    */
   openToGuest(
     fd: number,
-    peerAddr: number,
+    peerAddr: IpAddress,
     peerPort: number,
-    guestAddr: number,
+    guestAddr: IpAddress,
     guestPort: number,
     mac: Uint8Array,
     macOffset: number,
   ): boolean {
     const record = this.#record;
     writeU32(record, FORWARD_RECORD.FD, fd);
-    writeU32(record, FORWARD_RECORD.PEER_ADDR, peerAddr);
+    if (typeof peerAddr === "bigint" && typeof guestAddr === "bigint") {
+      record[FORWARD_RECORD.IPV6] = 1;
+      writeIpv6(record, FORWARD_RECORD.PEER_ADDR, peerAddr);
+      writeIpv6(record, FORWARD_RECORD.GUEST_ADDR, guestAddr);
+    } else if (typeof peerAddr === "number" && typeof guestAddr === "number") {
+      record[FORWARD_RECORD.IPV6] = 0;
+      writeIpv4(record, FORWARD_RECORD.PEER_ADDR, peerAddr);
+      writeIpv4(record, FORWARD_RECORD.GUEST_ADDR, guestAddr);
+    } else {
+      throw new Error("A port forward connects addresses of one family");
+    }
     writeU16(record, FORWARD_RECORD.PEER_PORT, peerPort);
-    writeU32(record, FORWARD_RECORD.GUEST_ADDR, guestAddr);
     writeU16(record, FORWARD_RECORD.GUEST_PORT, guestPort);
     copyBytes(record, FORWARD_RECORD.GUEST_MAC, mac, macOffset, 6);
     if (!this.#forwards.push(record)) return false;

@@ -1,7 +1,7 @@
 /**
  * The TCP relay's host sockets (`HostSockets`, src/stack/tcp/host_sockets.ts) over FFI and one
- * epoll set: non-blocking TCP sockets in the host's namespaces (the process never leaves them),
- * bound to `--outbound-addr` when given, each registered with the connection id as its token.
+ * epoll set: non-blocking TCP sockets of either family in the host's namespaces (the process
+ * never leaves them), bound to `--outbound-addr` or `--outbound-addr6` when given, each registered with the connection id as its token.
  * Interest is level-triggered; a socket that needs no event leaves the epoll set altogether,
  * because EPOLLHUP and EPOLLERR are reported whatever the mask, and would spin the loop while the
  * relay cannot act on them (its queue towards the guest is full).
@@ -9,6 +9,7 @@
 
 import type { Shim } from "../ffi/shim.ts";
 import {
+  encodeSockaddr,
   EPOLL_CTL_ADD,
   EPOLL_CTL_DEL,
   EPOLL_CTL_MOD,
@@ -16,9 +17,17 @@ import {
   EPOLLOUT,
   SHUT_WR,
   SO_ERROR,
+  SOCKADDR_IN6_SIZE,
   SOL_SOCKET,
 } from "../ffi/sockaddr.ts";
 import type { HostSockets } from "../stack/tcp/host_sockets.ts";
+import type { IpAddress } from "../wire/address.ts";
+
+/** Where to bind outgoing sockets of each family (`--outbound-addr`, `--outbound-addr6`). */
+export interface OutboundAddresses {
+  ipv4?: number;
+  ipv6?: bigint;
+}
 
 /**
  * FFI TCP sockets in an epoll set.
@@ -29,7 +38,7 @@ import type { HostSockets } from "../stack/tcp/host_sockets.ts";
  * import { FfiTcpSockets } from "./tcp_sockets.ts";
  * const shim = await loadShim();
  * const epoll = shim.shim_epoll_create();
- * const sockets = new FfiTcpSockets(shim, epoll, 0);
+ * const sockets = new FfiTcpSockets(shim, epoll, {});
  * const fd = sockets.connect(0x7f000001, 9, 1); // 127.0.0.1:9, token 1
  * if (fd >= 0) sockets.close(fd);
  * shim.shim_close(epoll);
@@ -38,15 +47,18 @@ import type { HostSockets } from "../stack/tcp/host_sockets.ts";
 export class FfiTcpSockets implements HostSockets {
   readonly #shim: Shim;
   readonly #epoll: number;
-  readonly #bindAddress: number;
+  /** sockaddr bytes of the outbound address per family; length 0: none. */
+  readonly #bind4: Uint8Array;
+  readonly #bind6: Uint8Array;
+  readonly #target = new Uint8Array(SOCKADDR_IN6_SIZE);
   /** fd → events registered (absent: not in the epoll set). */
   readonly #registered = new Map<number, number>();
 
-  /** @param bindAddress `--outbound-addr` as a number (host byte order), 0 for none */
-  constructor(shim: Shim, epoll: number, bindAddress: number) {
+  constructor(shim: Shim, epoll: number, outbound: OutboundAddresses) {
     this.#shim = shim;
     this.#epoll = epoll;
-    this.#bindAddress = bindAddress;
+    this.#bind4 = bindAddress(outbound.ipv4);
+    this.#bind6 = bindAddress(outbound.ipv6);
   }
 
   /** Sockets open now. */
@@ -56,8 +68,11 @@ export class FfiTcpSockets implements HostSockets {
 
   readonly #open = new Set<number>();
 
-  connect(address: number, port: number, _token: number): number {
-    const fd = this.#shim.shim_tcp_connect(address, port, this.#bindAddress);
+  connect(address: IpAddress, port: number, _token: number): number {
+    const target = this.#target;
+    const length = encodeSockaddr(target, address, port);
+    const bind = typeof address === "bigint" ? this.#bind6 : this.#bind4;
+    const fd = this.#shim.shim_tcp_connect(target, length, bind, bind.length);
     if (fd >= 0) this.#open.add(fd);
     return fd;
   }
@@ -121,4 +136,11 @@ export class FfiTcpSockets implements HostSockets {
     this.#registered.delete(handle);
     this.#open.delete(handle);
   }
+}
+
+/** The sockaddr (port 0) to bind outgoing sockets to, or an empty array for none. */
+function bindAddress(address: IpAddress | undefined): Uint8Array {
+  if (address === undefined) return new Uint8Array(0);
+  const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
+  return sa.subarray(0, encodeSockaddr(sa, address, 0));
 }

@@ -4,6 +4,7 @@
  * connection logic lives in the stack. Read RFC 9293 §3.1–3.2 before editing.
  */
 
+import type { IpAddress } from "./address.ts";
 import { finishChecksum, pseudoHeaderSum, sumBytes } from "./checksum.ts";
 import { IpProtocol } from "./ipv4.ts";
 import { ByteView, readU16, readU32, writeU16, writeU32 } from "./view.ts";
@@ -190,7 +191,7 @@ export class TcpSegment extends ByteView {
   }
 
   /** Whether the checksum over the whole view and the pseudo-header is correct. */
-  verifyChecksum(src: number, dst: number): boolean {
+  verifyChecksum(src: IpAddress, dst: IpAddress): boolean {
     const sum = sumBytes(
       this.bytes,
       this.offset,
@@ -201,7 +202,7 @@ export class TcpSegment extends ByteView {
   }
 
   /** Computes and writes the checksum over the whole view and the pseudo-header. */
-  fillChecksum(src: number, dst: number): void {
+  fillChecksum(src: IpAddress, dst: IpAddress): void {
     this.setU16(TCP.CHECKSUM, 0);
     const sum = sumBytes(
       this.bytes,

@@ -17,19 +17,21 @@ export const SEGMENT_RECORD = { CHECKSUM_PARTIAL: 0, FRAME: 1 } as const;
 
 /**
  * A port forward's accepted client, handed over in the forward ring: the socket (the worker owns
- * it from then on), the client as the guest sees it, and the guest's end.
+ * it from then on), the client as the guest sees it, and the guest's end. `ipv6` is 1 when both
+ * addresses are IPv6 (16 bytes each); IPv4 addresses take the first 4 bytes of their field.
  *
  * ```
- *  0    4          8          10          14          16         22
- *  | fd | peerAddr | peerPort | guestAddr | guestPort | guestMac |
+ *  0    4      5   6          8           10         16         32          48
+ *  | fd | ipv6 | - | peerPort | guestPort | guestMac | peerAddr | guestAddr |
  * ```
  */
 export const FORWARD_RECORD = {
   FD: 0,
-  PEER_ADDR: 4,
-  PEER_PORT: 8,
-  GUEST_ADDR: 10,
-  GUEST_PORT: 14,
-  GUEST_MAC: 16,
-  LENGTH: 22,
+  IPV6: 4,
+  PEER_PORT: 6,
+  GUEST_PORT: 8,
+  GUEST_MAC: 10,
+  PEER_ADDR: 16,
+  GUEST_ADDR: 32,
+  LENGTH: 48,
 } as const;

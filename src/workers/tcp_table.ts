@@ -12,7 +12,7 @@
 /// <reference lib="deno.worker" />
 import { report, serveWorker } from "./lifecycle.ts";
 import { deriveAddresses } from "../config.ts";
-import { RESOLV_CONF_PATH, ResolvConfWatcher } from "../dns/resolv_conf.ts";
+import { type Nameserver, RESOLV_CONF_PATH, ResolvConfWatcher } from "../dns/resolv_conf.ts";
 import { EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
@@ -26,7 +26,7 @@ import { FrameRing } from "../ring/frame_ring.ts";
 import { Counters } from "../stack/counters.ts";
 import { tcpRoutes } from "../stack/tcp/routes.ts";
 import { TcpRelay } from "../stack/tcp/relay.ts";
-import { parseIpv4 } from "../wire/address.ts";
+import { type IpAddress, parseIpv4, parseIpv6, readIpv4, readIpv6 } from "../wire/address.ts";
 import { readU16, readU32 } from "../wire/view.ts";
 import { FORWARD_RECORD, SEGMENT_RECORD } from "./records.ts";
 
@@ -48,11 +48,26 @@ export interface TcpTableStart extends RingWorkerChannel {
   disableDns: boolean;
   /** `--outbound-addr` as an IPv4 literal. */
   outboundAddr?: string;
+  /** `--outbound-addr6` as an IPv6 literal. */
+  outboundAddr6?: string;
   /** Counter table (Counters.BYTE_LENGTH bytes) this worker bumps; the main thread reads it. */
   counters: SharedArrayBuffer;
   logLevel: LogLevel;
   /** resolv.conf to read; default /etc/resolv.conf. */
   resolvConfPath?: string;
+}
+
+/**
+ * The nameservers DNS over TCP can connect to: every IPv4 one and every IPv6 one but those with
+ * a scope (link-local: a host socket would need the interface), in resolv.conf order.
+ */
+function tcpNameservers(nameservers: readonly Nameserver[]): IpAddress[] {
+  const targets: IpAddress[] = [];
+  for (const n of nameservers) {
+    if (n.family === 4) targets.push(n.ipv4);
+    else if (n.scopeId === 0) targets.push(parseIpv6(n.text)!);
+  }
+  return targets;
 }
 
 const STOP_TOKEN = 0;
@@ -75,8 +90,10 @@ async function run(start: TcpTableStart): Promise<void> {
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.signalFd, EPOLLIN, SIGNAL_TOKEN);
-  const outbound = start.outboundAddr ? parseIpv4(start.outboundAddr) ?? 0 : 0;
-  const sockets = new FfiTcpSockets(shim, epoll, outbound);
+  const sockets = new FfiTcpSockets(shim, epoll, {
+    ipv4: start.outboundAddr ? parseIpv4(start.outboundAddr) ?? undefined : undefined,
+    ipv6: start.outboundAddr6 ? parseIpv6(start.outboundAddr6) ?? undefined : undefined,
+  });
   const resolv = new ResolvConfWatcher(shimFiles(shim), start.resolvConfPath ?? RESOLV_CONF_PATH);
   const relay = new TcpRelay({
     addresses,
@@ -88,8 +105,7 @@ async function run(start: TcpTableStart): Promise<void> {
       addresses,
       disableHostLoopback: start.disableHostLoopback,
       disableDns: start.disableDns,
-      nameservers: (now) =>
-        resolv.current(now).nameservers.filter((n) => n.family === 4).map((n) => n.ipv4),
+      nameservers: (now) => tcpNameservers(resolv.current(now).nameservers),
     }),
     now: performance.now(),
     warn: (message) => log.warn(message),
@@ -99,11 +115,12 @@ async function run(start: TcpTableStart): Promise<void> {
   let now = performance.now();
   const openToGuest = (record: Uint8Array) => {
     const fd = readU32(record, FORWARD_RECORD.FD);
+    const readAddress = record[FORWARD_RECORD.IPV6] === 1 ? readIpv6 : readIpv4;
     const opened = relay.openToGuest(
       fd,
-      readU32(record, FORWARD_RECORD.PEER_ADDR),
+      readAddress(record, FORWARD_RECORD.PEER_ADDR),
       readU16(record, FORWARD_RECORD.PEER_PORT),
-      readU32(record, FORWARD_RECORD.GUEST_ADDR),
+      readAddress(record, FORWARD_RECORD.GUEST_ADDR),
       readU16(record, FORWARD_RECORD.GUEST_PORT),
       record,
       FORWARD_RECORD.GUEST_MAC,

@@ -6,10 +6,14 @@
 
 import assert from "node:assert/strict";
 import { deriveAddresses } from "../../config.ts";
-import { internetChecksum } from "../../wire/checksum.ts";
+import { type IpAddress, parseIpv6 } from "../../wire/address.ts";
+import { internetChecksum, pseudoHeaderSum } from "../../wire/checksum.ts";
 import { emitEthernetHeader, ETHERNET_HEADER_LEN, EtherType } from "../../wire/ethernet.ts";
 import { IcmpMessage } from "../../wire/icmp.ts";
+import { Icmpv6Message } from "../../wire/icmpv6.ts";
+import { IpPacket } from "../../wire/ip.ts";
 import { emitIpv4Header, IpProtocol, Ipv4Packet } from "../../wire/ipv4.ts";
+import { emitIpv6Header, IPV6_HEADER_LEN, Ipv6NextHeader } from "../../wire/ipv6.ts";
 import {
   emitTcpHeader,
   emitTcpMssOption,
@@ -31,7 +35,8 @@ import { TcpRelay, type TcpTunables } from "./relay.ts";
 import { tcpRoutes } from "./routes.ts";
 import { seqAdd } from "./seq.ts";
 
-export const ADDRESSES = deriveAddresses(0x0a000200, 24);
+/** The network, with IPv6 on (`-6`). */
+export const ADDRESSES = deriveAddresses(0x0a000200, 24, true);
 export const GUEST_ADDR = 0x0a000264; // 10.0.2.100
 export const GUEST_PORT = 49152;
 export const GUEST_MAC = new Uint8Array([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
@@ -41,13 +46,18 @@ export const PEER_PORT = 80;
 export const GUEST_ISN = 1000;
 export const MTU = 1500;
 export const MSS = MTU - 40;
+/** The guest's SLAAC address, and a test host (RFC 3849 documentation prefix). */
+export const GUEST_ADDR6 = parseIpv6("fd00::5054:ff:fe12:3456")!;
+export const PEER_ADDR6 = parseIpv6("2001:db8::2")!;
+export const MSS6 = MTU - 60;
 
 export const { FIN, SYN, RST, PSH, ACK } = TcpFlag;
 
 /** A segment from the guest; omitted fields come from the template. */
 export interface GuestSegment {
-  src: number;
-  dst: number;
+  /** Either family: IPv6 (bigints) builds an IPv6 packet. */
+  src: IpAddress;
+  dst: IpAddress;
   srcPort: number;
   dstPort: number;
   seq: number;
@@ -65,8 +75,8 @@ export interface GuestSegment {
 
 /** A TCP segment the relay sent. */
 export interface SentSegment {
-  src: number;
-  dst: number;
+  src: IpAddress;
+  dst: IpAddress;
   srcPort: number;
   dstPort: number;
   seq: number;
@@ -78,10 +88,10 @@ export interface SentSegment {
   payload: Uint8Array;
 }
 
-/** An ICMP message the relay sent. */
+/** An ICMP (or ICMPv6) message the relay sent. */
 export interface SentIcmp {
-  src: number;
-  dst: number;
+  src: IpAddress;
+  dst: IpAddress;
   type: number;
   code: number;
   /** The quoted datagram (IP header + 8 bytes). */
@@ -91,7 +101,7 @@ export interface SentIcmp {
 /** One fake host socket. */
 export class FakeSocket {
   readonly handle: number;
-  readonly address: number;
+  readonly address: IpAddress;
   readonly port: number;
   /** What the relay's events for this socket carry (a connection id). */
   token: number;
@@ -113,7 +123,7 @@ export class FakeSocket {
   watchRead = false;
   watchWrite = false;
 
-  constructor(handle: number, address: number, port: number, token: number) {
+  constructor(handle: number, address: IpAddress, port: number, token: number) {
     this.handle = handle;
     this.address = address;
     this.port = port;
@@ -135,7 +145,7 @@ export class FakeSocket {
 export class FakeSockets implements HostSockets {
   readonly all: FakeSocket[] = [];
   /** Connects to these addresses fail at once with the errno. */
-  readonly failAtOnce = new Map<number, number>();
+  readonly failAtOnce = new Map<IpAddress, number>();
   /** Handles taken over with `adopt` (port forwards' accepted clients). */
   readonly adopted: number[] = [];
   #nextHandle = 100;
@@ -159,7 +169,7 @@ export class FakeSockets implements HostSockets {
     return socket;
   }
 
-  connect(address: number, port: number, token: number): number {
+  connect(address: IpAddress, port: number, token: number): number {
     const fail = this.failAtOnce.get(address);
     if (fail !== undefined) return -fail;
     const socket = new FakeSocket(this.#nextHandle++, address, port, token);
@@ -171,7 +181,7 @@ export class FakeSockets implements HostSockets {
    * A client accepted elsewhere (a port forward's), already connected: its events carry no token
    * until the relay took it over (see `Harness.openToGuest`).
    */
-  accepted(address: number, port: number): FakeSocket {
+  accepted(address: IpAddress, port: number): FakeSocket {
     const socket = new FakeSocket(this.#nextHandle++, address, port, -1);
     socket.connected = true;
     this.all.push(socket);
@@ -281,11 +291,13 @@ export class Harness {
   /** Our ISS, from the SYN-ACK (see `establish`). */
   iss = 0;
   /** Nameservers for routes to 10.0.2.3:53. */
-  nameservers: number[] = [0x7f000035];
+  nameservers: IpAddress[] = [0x7f000035];
   disableHostLoopback = false;
-  readonly #ip = new Ipv4Packet();
+  readonly #ip = new IpPacket();
+  readonly #ipv4 = new Ipv4Packet();
   readonly #tcp = new TcpSegment();
   readonly #icmp = new IcmpMessage();
+  readonly #icmpv6 = new Icmpv6Message();
   readonly #options = new TcpOptions();
 
   /** `options.link`: e.g. an `OffloadMemoryLink` (default: a plain `MemoryLink`). */
@@ -308,7 +320,7 @@ export class Harness {
       sockets: this.sockets,
       counters: this.counters,
       route: (dst, port, now) =>
-        this.disableHostLoopback && dst === ADDRESSES.gateway
+        this.disableHostLoopback && (dst === ADDRESSES.gateway || dst === ADDRESSES.ipv6!.gateway)
           ? { kind: "unreachable", code: 0 }
           : route(dst, port, now),
       now: this.now,
@@ -330,10 +342,34 @@ export class Harness {
       options = bytes.subarray(0, n);
     }
     const tcpLength = TCP_HEADER_LEN + options.length + s.payload.length;
-    const frame = new Uint8Array(ETHERNET_HEADER_LEN + 20 + tcpLength);
-    emitEthernetHeader(frame, 0, slirpMac(ADDRESSES.gateway), 0, GUEST_MAC, 0, EtherType.IPV4);
-    emitIpv4Header(frame, 14, 20 + tcpLength, 1, true, 64, IpProtocol.TCP, s.src, s.dst);
-    const at = 34;
+    const ipv6 = typeof s.src === "bigint";
+    const at = ETHERNET_HEADER_LEN + (ipv6 ? IPV6_HEADER_LEN : 20);
+    const frame = new Uint8Array(at + tcpLength);
+    const etherType = ipv6 ? EtherType.IPV6 : EtherType.IPV4;
+    emitEthernetHeader(frame, 0, slirpMac(ADDRESSES.gateway), 0, GUEST_MAC, 0, etherType);
+    if (ipv6) {
+      emitIpv6Header(
+        frame,
+        14,
+        tcpLength,
+        Ipv6NextHeader.TCP,
+        64,
+        s.src as bigint,
+        s.dst as bigint,
+      );
+    } else {
+      emitIpv4Header(
+        frame,
+        14,
+        20 + tcpLength,
+        1,
+        true,
+        64,
+        IpProtocol.TCP,
+        s.src as number,
+        s.dst as number,
+      );
+    }
     emitTcpHeader(
       frame,
       at,
@@ -413,10 +449,32 @@ export class Harness {
   }
 
   #parse(frame: Uint8Array): SentSegment | SentIcmp {
-    const ip = this.#ip.wrap(frame, 14, frame.length - 14);
-    assert.equal(ip.check(), "ok", "the relay sent a bad IPv4 header");
-    assert.ok(ip.verifyChecksum(), "bad IPv4 checksum");
+    const ip = this.#ip;
+    assert.ok(ip.read(frame, 14, frame.length - 14), "the relay sent a bad IP header");
+    if (!ip.ipv6) {
+      assert.ok(
+        this.#ipv4.wrap(frame, 14, frame.length - 14).verifyChecksum(),
+        "bad IPv4 checksum",
+      );
+    }
+    assert.equal(frame[12] << 8 | frame[13], ip.ipv6 ? EtherType.IPV6 : EtherType.IPV4);
     assert.deepEqual(frame.subarray(0, 6), GUEST_MAC, "not addressed to the guest's MAC");
+    if (ip.ipv6 && ip.protocol === Ipv6NextHeader.ICMPV6) {
+      const icmp = this.#icmpv6.wrap(frame, ip.payloadOffset, ip.payloadLength);
+      assert.ok(
+        icmp.verifyChecksum(
+          pseudoHeaderSum(ip.src, ip.dst, Ipv6NextHeader.ICMPV6, ip.payloadLength),
+        ),
+        "bad ICMPv6 checksum",
+      );
+      return {
+        src: ip.src,
+        dst: ip.dst,
+        type: icmp.type,
+        code: icmp.code,
+        quote: frame.slice(ip.payloadOffset + 8, ip.payloadOffset + ip.payloadLength),
+      };
+    }
     if (ip.protocol === IpProtocol.ICMP) {
       const icmp = this.#icmp.wrap(frame, ip.payloadOffset, ip.payloadLength);
       assert.ok(icmp.verifyChecksum(), "bad ICMP checksum");
@@ -452,9 +510,9 @@ export class Harness {
   /** Takes the next TCP segment the relay sent and checks the given fields. */
   expect(fields: Partial<SentSegment> & { payloadText?: string; payloadLength?: number } = {}) {
     const frames = this.link.frames;
-    assert.ok(frames.length > 0, `expected a segment ${JSON.stringify(fields)}, got nothing`);
+    assert.ok(frames.length > 0, `expected a segment ${show(fields)}, got nothing`);
     const sent = this.#parse(frames.shift()!);
-    assert.ok("seq" in sent, `expected a TCP segment, got ICMP ${JSON.stringify(sent)}`);
+    assert.ok("seq" in sent, `expected a TCP segment, got ICMP ${show(sent)}`);
     const { payloadText, payloadLength, ...rest } = fields;
     for (const [key, value] of Object.entries(rest)) {
       const actual: unknown = (sent as SentSegment)[key as keyof SentSegment];
@@ -484,7 +542,7 @@ export class Harness {
       throw new assert.AssertionError({ message: `expected ICMP, got ${describe(sent)}` });
     }
     for (const [key, value] of Object.entries(fields)) {
-      assert.equal(sent[key as keyof SentIcmp], value, `${key} in ${JSON.stringify(sent)}`);
+      assert.equal(sent[key as keyof SentIcmp], value, `${key} in ${show(sent)}`);
     }
     return sent;
   }
@@ -495,9 +553,7 @@ export class Harness {
     assert.equal(
       frames.length,
       0,
-      `expected nothing, got ${
-        frames.map((f) => "seq" in f ? describe(f) : JSON.stringify(f)).join("; ")
-      }`,
+      `expected nothing, got ${frames.map((f) => "seq" in f ? describe(f) : show(f)).join("; ")}`,
     );
   }
 
@@ -511,20 +567,25 @@ export class Harness {
    * towards GUEST_ADDR:`guestPort` with a new fake socket, then the end of the batch. Returns the
    * socket, or null when the relay refused it (the caller would still own and reset it).
    */
-  openToGuest(peerAddr: number, peerPort: number, guestPort: number): FakeSocket | null {
+  openToGuest(
+    peerAddr: IpAddress,
+    peerPort: number,
+    guestPort: number,
+    guestAddr: IpAddress = GUEST_ADDR,
+  ): FakeSocket | null {
     const socket = this.sockets.accepted(peerAddr, peerPort);
     const ok = this.relay.openToGuest(
       socket.handle,
       peerAddr,
       peerPort,
-      GUEST_ADDR,
+      guestAddr,
       guestPort,
       GUEST_MAC,
       0,
       this.now,
     );
     if (!ok) return null;
-    const conn = this.relay.find(GUEST_ADDR, guestPort, peerAddr, peerPort);
+    const conn = this.relay.find(guestAddr, guestPort, peerAddr, peerPort);
     assert.ok(conn, "openToGuest returned true without a connection");
     socket.token = conn.id;
     this.relay.flush(this.now);
@@ -571,4 +632,9 @@ export function flagText(flags: number): string {
 
 function describe(s: SentSegment): string {
   return `[${flagText(s.flags)} seq=${s.seq} ack=${s.ack} win=${s.window} len=${s.payload.length}]`;
+}
+
+/** JSON text of test values, with bigints (IPv6 addresses) in hex. */
+function show(value: unknown): string {
+  return JSON.stringify(value, (_, v) => typeof v === "bigint" ? `0x${v.toString(16)}` : v);
 }

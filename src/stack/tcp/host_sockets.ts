@@ -6,6 +6,8 @@
  * Return values follow the kernel: a count ≥ 0, or -errno (see {@link Errno}).
  */
 
+import type { IpAddress } from "../../wire/address.ts";
+
 /** The errno values the relay tells apart (Linux numbering). */
 export const Errno = {
   EPERM: 1,
@@ -41,11 +43,11 @@ export const HostEvent = {
  */
 export interface HostSockets {
   /**
-   * Starts a non-blocking connect to `address:port` (IPv4, host byte order), bound to the outbound
-   * address if one is configured. Returns the handle, or -errno when it failed at once. Completion
+   * Starts a non-blocking connect to `address:port` (IPv4 as a number, IPv6 as a bigint), bound
+   * to the outbound address of that family if one is configured. Returns the handle, or -errno when it failed at once. Completion
    * is reported as WRITABLE (or ERROR) once `watch(handle, token, false, true)` asked for it.
    */
-  connect(address: number, port: number, token: number): number;
+  connect(address: IpAddress, port: number, token: number): number;
   /**
    * Takes over a socket opened elsewhere (a port forward's accepted client): from now on it is
    * one of these sockets, closed by `close`, `reset` or the owner's cleanup.

@@ -28,6 +28,15 @@
  * sends one ACK per connection that owes one (ACKs are coalesced per batch, except the immediate
  * ones RFC 9293 and RFC 5681 ask for), updates socket interest and re-arms timers.
  *
+ * ## Both families
+ * One engine serves IPv4 and IPv6 (`-6`): a connection's addresses are numbers or bigints
+ * (src/wire/address.ts), the table keys them apart, and what differs is confined to the edges:
+ * the header the segment is read from (`IpPacket`) and written behind (`GuestTx.sendIp`), the
+ * pseudo-header of the checksum (RFC 8200 §8.1), our MSS (MTU − 40, or − 60 for IPv6; a guest
+ * that sends no MSS option is taken at 536, or 1220), ICMP or ICMPv6 errors (RFC 4443 §3.1: no
+ * route for net unreachable, address unreachable for host unreachable), and the routes
+ * (routes.ts: the whole fd00::/64 but the DNS is the host's ::1).
+ *
  * ## States (towards the guest; RFC 9293 names, the relay being the passive side)
  * - CONNECTING: the guest's SYN is held while the host socket connects. Nothing is sent to the
  *   guest; its retransmitted SYNs are ignored; its RST cancels the connect. The connect fails over
@@ -125,7 +134,7 @@
  * ## Not implemented
  * SACK and timestamps (not offered), urgent data (URG is ignored, the bytes flow in order),
  * TCP Fast Open (a SYN with data is dropped), ECN (not negotiated), congestion control beyond
- * slow start after a timeout (the guest link is a local tap), IPv6.
+ * slow start after a timeout (the guest link is a local tap).
  *
  * @module
  */

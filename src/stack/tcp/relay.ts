@@ -9,7 +9,16 @@ import type { Addresses } from "../../config.ts";
 import { finishChecksum, foldSum, pseudoHeaderSum, sumBytes } from "../../wire/checksum.ts";
 import { ETHERNET, ETHERNET_HEADER_LEN, MAC_LEN } from "../../wire/ethernet.ts";
 import { emitIcmpError, icmpQuoteLength, IcmpType, IcmpUnreachable } from "../../wire/icmp.ts";
-import { IpProtocol, Ipv4Packet } from "../../wire/ipv4.ts";
+import type { IpAddress } from "../../wire/address.ts";
+import {
+  emitIcmpv6Error,
+  icmpv6QuoteLength,
+  Icmpv6Type,
+  Icmpv6Unreachable,
+} from "../../wire/icmpv6.ts";
+import { IpPacket } from "../../wire/ip.ts";
+import { IpProtocol } from "../../wire/ipv4.ts";
+import { Ipv6NextHeader } from "../../wire/ipv6.ts";
 import {
   emitTcpHeader,
   emitTcpMssOption,
@@ -24,7 +33,7 @@ import {
 import { copyBytes, writeU16 } from "../../wire/view.ts";
 import { C, type Counters } from "../counters.ts";
 import type { GuestLink } from "../guest_link.ts";
-import { GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET } from "../guest_tx.ts";
+import { GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET, payloadOffsetOf } from "../guest_tx.ts";
 import { Assembler } from "./assembler.ts";
 import { ByteBudget, ByteRing } from "./byte_ring.ts";
 import { Errno, HostEvent, type HostSockets } from "./host_sockets.ts";
@@ -112,7 +121,7 @@ export interface TcpRelayOptions {
   sockets: HostSockets;
   counters: Counters;
   /** Where a new connection goes (see routes.ts). */
-  route(dst: number, port: number, now: number): TcpRoute;
+  route(dst: IpAddress, port: number, now: number): TcpRoute;
   /** The clock at creation (ms, monotonic). */
   now: number;
   /** A uniformly random u32 (initial sequence numbers); crypto-seeded by default. */
@@ -173,6 +182,10 @@ export const TCP_STATE_NAMES = [
 const MAX_OFFLOADED_DATA = IPV4_MAX_PAYLOAD - TCP_HEADER_LEN;
 /** RFC 9293 §3.7.1: the MSS assumed when the SYN carries none (IPv4). */
 const DEFAULT_GUEST_MSS = 536;
+/** The same for IPv6: the minimum MTU less 60 (RFC 8200 §8.3). */
+const DEFAULT_GUEST_MSS6 = 1220;
+/** Bytes of IPv6 and TCP headers: an IPv6 MSS is the MTU less these (IPv4: 40). */
+const HEADERS6 = 60;
 /** The smallest MSS we honour: below it, a guest could make us send one byte per frame. */
 const MIN_GUEST_MSS = 64;
 /** TTL of segments to the guest (libslirp IPDEFTTL). */
@@ -194,10 +207,11 @@ export class TcpConnection implements TimerEntry {
 
   readonly id: number;
   state: number = TcpState.CONNECTING;
-  readonly guestAddr: number;
+  /** The guest's address: a number (IPv4) or a bigint (IPv6); `peerAddr` has the same family. */
+  readonly guestAddr: IpAddress;
   readonly guestPort: number;
   /** The address and port the guest connects to (the source of our segments). */
-  readonly peerAddr: number;
+  readonly peerAddr: IpAddress;
   readonly peerPort: number;
   readonly guestMac = new Uint8Array(MAC_LEN);
 
@@ -211,7 +225,7 @@ export class TcpConnection implements TimerEntry {
   hostEof = false;
   /** We sent shutdown(SHUT_WR) after the guest's FIN. */
   hostWriteShut = false;
-  targets: readonly number[] = [];
+  targets: readonly IpAddress[] = [];
   targetIndex = 0;
   /** The guest's SYN as ICMP quotes it (IP header + 8 bytes), until established. */
   synQuote: Uint8Array | null = null;
@@ -227,8 +241,10 @@ export class TcpConnection implements TimerEntry {
   sndWl1 = 0;
   sndWl2 = 0;
   maxSndWnd = 0;
-  /** Segment size towards the guest: min(guest MSS, our MTU − 40). */
-  sendMss = DEFAULT_GUEST_MSS;
+  /** Our MSS: the MTU less the IPv4 (40) or IPv6 (60) and TCP headers. */
+  readonly localMss: number;
+  /** Segment size towards the guest: min(guest MSS, `localMss`). */
+  sendMss: number;
   /** Window scale shifts (RFC 7323): the guest's, applied to its windows, and ours. */
   sndShift = 0;
   rcvShift = 0;
@@ -288,10 +304,11 @@ export class TcpConnection implements TimerEntry {
 
   constructor(
     id: number,
-    guestAddr: number,
+    guestAddr: IpAddress,
     guestPort: number,
-    peerAddr: number,
+    peerAddr: IpAddress,
     peerPort: number,
+    mtu: number,
     tunables: TcpTunables,
     budget: ByteBudget,
   ) {
@@ -300,6 +317,9 @@ export class TcpConnection implements TimerEntry {
     this.guestPort = guestPort;
     this.peerAddr = peerAddr;
     this.peerPort = peerPort;
+    const ipv6 = typeof guestAddr === "bigint";
+    this.localMss = mtu - (ipv6 ? HEADERS6 : 40);
+    this.sendMss = ipv6 ? DEFAULT_GUEST_MSS6 : DEFAULT_GUEST_MSS;
     this.rtoBase = tunables.rtoInitialMs;
     this.rto = tunables.rtoInitialMs;
     this.sendQueue = new ByteRing(tunables.sendQueueLimit, tunables.initialQueue, budget);
@@ -312,12 +332,15 @@ export class TcpConnection implements TimerEntry {
   }
 }
 
-function peerKey(addr: number, port: number): number {
-  return addr * 0x10000 + port;
+/** Table keys: numbers for IPv4 endpoints, bigints for IPv6 ones (never equal to each other). */
+type EndpointKey = number | bigint;
+
+function peerKey(addr: IpAddress, port: number): EndpointKey {
+  return typeof addr === "bigint" ? (addr << 16n) | BigInt(port) : addr * 0x10000 + port;
 }
 
-function guestKey(addr: number, port: number): number {
-  return port * 0x100000000 + addr;
+function guestKey(addr: IpAddress, port: number): EndpointKey {
+  return typeof addr === "bigint" ? (addr << 16n) | BigInt(port) : port * 0x100000000 + addr;
 }
 
 /** A xorshift32 generator seeded from the platform's CSPRNG: ISNs need not be secret here. */
@@ -362,18 +385,17 @@ export class TcpRelay {
   readonly #tx: GuestTx;
   readonly #sockets: HostSockets;
   readonly #counters: Counters;
-  readonly #route: (dst: number, port: number, now: number) => TcpRoute;
+  readonly #route: (dst: IpAddress, port: number, now: number) => TcpRoute;
   readonly #random: () => number;
   readonly #warn: (message: string) => void;
   readonly #sum: (bytes: Uint8Array, offset: number, length: number, initial: number) => number;
   readonly #wheel: TimerWheel;
   readonly #budget: ByteBudget;
-  /** Our MSS: MTU − 40. */
-  readonly #mss: number;
+  readonly #mtu: number;
   /** Our window shift: enough for the receive queue limit in 16 bits. */
   readonly #rcvShift: number;
 
-  readonly #byPeer = new Map<number, Map<number, TcpConnection>>();
+  readonly #byPeer = new Map<EndpointKey, Map<EndpointKey, TcpConnection>>();
   readonly #byId = new Map<number, TcpConnection>();
   #nextId = FIRST_ID;
   #halfOpen = 0;
@@ -386,7 +408,7 @@ export class TcpRelay {
   #challengeAcks = 0;
 
   // Reused views: nothing is allocated per segment.
-  readonly #ip = new Ipv4Packet();
+  readonly #ip = new IpPacket();
   readonly #seg = new TcpSegment();
   readonly #options = new TcpOptions();
 
@@ -402,7 +424,7 @@ export class TcpRelay {
     this.#sum = options.checksum ?? sumBytes;
     this.#wheel = new TimerWheel(options.now);
     this.#budget = new ByteBudget(this.tunables.queueBudget);
-    this.#mss = options.mtu - 40;
+    this.#mtu = options.mtu;
     let shift = 0;
     while (shift < 14 && (this.tunables.recvQueueLimit >>> shift) > 0xffff) shift++;
     this.#rcvShift = shift;
@@ -424,7 +446,7 @@ export class TcpRelay {
   }
 
   /** The connection of a guest 4-tuple, or null (for tests and diagnostics). */
-  find(guestAddr: number, guestPort: number, peerAddr: number, peerPort: number) {
+  find(guestAddr: IpAddress, guestPort: number, peerAddr: IpAddress, peerPort: number) {
     return this.#lookup(guestAddr, guestPort, peerAddr, peerPort);
   }
 
@@ -436,16 +458,19 @@ export class TcpRelay {
   // ------------------------------------------------------------------------------ guest input
 
   /**
-   * Handles one Ethernet frame holding a TCP segment from the guest (IPv4 at offset 14, checked by
-   * the dispatcher). The bytes may be reused once this returns. Never throws on guest input.
+   * Handles one Ethernet frame holding a TCP segment from the guest (IPv4 or IPv6 at offset 14,
+   * checked by the dispatcher; IPv6 with the TCP header right behind the fixed header). The bytes may be reused once this returns. Never throws on guest input.
    * `checksumPartial`: the tap said the checksum was left to us and the bytes never left the
    * guest's memory (virtio-net NEEDS_CSUM), so it is not verified.
    */
   handleFrame(frame: Uint8Array, now: number, checksumPartial = false): void {
     const counters = this.#counters;
     counters.bump(C["tcp.segment"]);
-    const ip = this.#ip.wrap(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN);
-    if (ip.check() !== "ok" || ip.protocol !== IpProtocol.TCP || ip.isFragment) {
+    const ip = this.#ip;
+    if (
+      !ip.read(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN) ||
+      ip.protocol !== IpProtocol.TCP
+    ) {
       counters.bump(C["tcp.truncated"]);
       return;
     }
@@ -499,7 +524,7 @@ export class TcpRelay {
   }
 
   /** RFC 9293 §3.10.7.1 (CLOSED) for segments of no connection, and new connections. */
-  #noConnection(frame: Uint8Array, ip: Ipv4Packet, seg: TcpSegment, now: number): void {
+  #noConnection(frame: Uint8Array, ip: IpPacket, seg: TcpSegment, now: number): void {
     const counters = this.#counters;
     const flags = seg.flags;
     if (flags & TcpFlag.RST) {
@@ -529,7 +554,7 @@ export class TcpRelay {
     this.#openConnection(frame, ip, seg, now);
   }
 
-  #openConnection(frame: Uint8Array, ip: Ipv4Packet, seg: TcpSegment, now: number): void {
+  #openConnection(frame: Uint8Array, ip: IpPacket, seg: TcpSegment, now: number): void {
     const counters = this.#counters;
     const t = this.tunables;
     counters.bump(C["tcp.syn"]);
@@ -571,7 +596,7 @@ export class TcpRelay {
         ip.src,
         frame,
         ip.offset,
-        icmpQuoteLength(frame, ip.offset, ip.totalLength),
+        quoteLengthOf(ip, frame),
         route.code,
       );
       return;
@@ -582,12 +607,12 @@ export class TcpRelay {
       seg.srcPort,
       dst,
       dstPort,
+      this.#mtu,
       t,
       this.#budget,
     );
     copyBytes(conn.guestMac, 0, frame, ETHERNET.SRC, MAC_LEN);
-    const quoteLength = icmpQuoteLength(frame, ip.offset, ip.totalLength);
-    conn.synQuote = frame.slice(ip.offset, ip.offset + quoteLength);
+    conn.synQuote = frame.slice(ip.offset, ip.offset + quoteLengthOf(ip, frame));
     this.#acceptSyn(conn, seg);
     conn.iss = this.#random();
     conn.sndUna = conn.iss;
@@ -610,15 +635,15 @@ export class TcpRelay {
     conn.rcvNxt = seqAdd(seg.seq, 1);
     conn.hostSeq = conn.rcvNxt;
     conn.advRight = conn.rcvNxt;
-    const guestMss = options.mss >= 0 ? options.mss : DEFAULT_GUEST_MSS;
-    conn.sendMss = Math.max(MIN_GUEST_MSS, Math.min(guestMss, this.#mss));
+    const guestMss = options.mss >= 0 ? options.mss : conn.sendMss;
+    conn.sendMss = Math.max(MIN_GUEST_MSS, Math.min(guestMss, conn.localMss));
     // RFC 7323 §2.2: scaling applies only if both SYNs carry the option.
     conn.wscaleOk = options.windowScale >= 0;
     conn.sndShift = conn.wscaleOk ? options.windowScale : 0;
     conn.rcvShift = conn.wscaleOk ? this.#rcvShift : 0;
     conn.recvWindowLimit = Math.min(
       conn.recvQueue.limit,
-      this.tunables.maxWindowSegments * this.#mss,
+      this.tunables.maxWindowSegments * conn.localMss,
       conn.wscaleOk ? Infinity : 0xffff,
     );
     // RFC 7323 §2.2: the window of a SYN is never scaled.
@@ -640,9 +665,9 @@ export class TcpRelay {
    */
   openToGuest(
     handle: number,
-    peerAddr: number,
+    peerAddr: IpAddress,
     peerPort: number,
-    guestAddr: number,
+    guestAddr: IpAddress,
     guestPort: number,
     mac: Uint8Array,
     macOffset: number,
@@ -671,6 +696,7 @@ export class TcpRelay {
       guestPort,
       peerAddr,
       peerPort,
+      this.#mtu,
       t,
       this.#budget,
     );
@@ -681,7 +707,7 @@ export class TcpRelay {
     // Our SYN offers MSS and window scaling; the guest's SYN-ACK decides (RFC 7323 §2.2).
     conn.wscaleOk = true;
     conn.rcvShift = this.#rcvShift;
-    conn.recvWindowLimit = Math.min(conn.recvQueue.limit, t.maxWindowSegments * this.#mss);
+    conn.recvWindowLimit = Math.min(conn.recvQueue.limit, t.maxWindowSegments * conn.localMss);
     conn.iss = this.#random();
     conn.sndUna = conn.iss;
     conn.dataSeq = seqAdd(conn.iss, 1);
@@ -1432,14 +1458,14 @@ export class TcpRelay {
   /** Builds and sends one segment of a connection (data from the send queue at `dataOffset`). */
   #emit(conn: TcpConnection, seq: number, flags: number, dataOffset: number, length: number) {
     const frame = this.#tx.frame;
-    const at = IPV4_PAYLOAD_OFFSET;
+    const at = payloadOffsetOf(conn.peerAddr);
     const syn = (flags & TcpFlag.SYN) !== 0;
     const optionsLength = syn ? 4 + (conn.wscaleOk ? 4 : 0) : 0;
     const window = (flags & TcpFlag.RST) ? 0 : this.#windowField(conn, syn);
     const ack = (flags & TcpFlag.ACK) ? conn.rcvNxt : 0;
     emitTcpHeader(frame, at, conn.peerPort, conn.guestPort, seq, ack, flags, window, optionsLength);
     if (syn) {
-      const next = emitTcpMssOption(frame, at + TCP_HEADER_LEN, this.#mss);
+      const next = emitTcpMssOption(frame, at + TCP_HEADER_LEN, conn.localMss);
       if (conn.wscaleOk) emitTcpWindowScaleOption(frame, next, conn.rcvShift);
     }
     const headerLength = TCP_HEADER_LEN + optionsLength;
@@ -1461,7 +1487,7 @@ export class TcpRelay {
       return;
     }
     this.#fillChecksum(frame, at, tcpLength, conn.peerAddr, conn.guestAddr);
-    tx.sendIpv4(
+    tx.sendIp(
       conn.guestMac,
       0,
       conn.peerAddr,
@@ -1474,7 +1500,13 @@ export class TcpRelay {
   }
 
   /** Writes the TCP checksum of the segment at `at` (RFC 9293 §3.1, with the pseudo-header). */
-  #fillChecksum(frame: Uint8Array, at: number, length: number, src: number, dst: number): void {
+  #fillChecksum(
+    frame: Uint8Array,
+    at: number,
+    length: number,
+    src: IpAddress,
+    dst: IpAddress,
+  ): void {
     writeU16(frame, at + TCP.CHECKSUM, 0);
     const sum = this.#sum(frame, at, length, pseudoHeaderSum(src, dst, IpProtocol.TCP, length));
     writeU16(frame, at + TCP.CHECKSUM, finishChecksum(sum));
@@ -1483,30 +1515,50 @@ export class TcpRelay {
   /** A RST for a segment of no connection, addressed back to its sender. */
   #emitStateless(
     frame: Uint8Array,
-    ip: Ipv4Packet,
+    ip: IpPacket,
     seg: TcpSegment,
     seq: number,
     ack: number,
     flags: number,
   ): void {
     const out = this.#tx.frame;
-    const at = IPV4_PAYLOAD_OFFSET;
+    const at = payloadOffsetOf(ip.src);
     emitTcpHeader(out, at, seg.dstPort, seg.srcPort, seq, ack, flags, 0, 0);
     this.#fillChecksum(out, at, TCP_HEADER_LEN, ip.dst, ip.src);
     this.#counters.bump(C["tcp.rst_to_guest"]);
-    this.#tx.sendIpv4(frame, ETHERNET.SRC, ip.dst, ip.src, IpProtocol.TCP, TTL, 0, TCP_HEADER_LEN);
+    this.#tx.sendIp(frame, ETHERNET.SRC, ip.dst, ip.src, IpProtocol.TCP, TTL, 0, TCP_HEADER_LEN);
   }
 
-  /** ICMP destination unreachable from the gateway, quoting the guest's SYN. */
+  /**
+   * ICMP destination unreachable (`code`: an ICMPv4 code) from the gateway, quoting the guest's
+   * SYN; over IPv6, ICMPv6 destination unreachable with the matching code (RFC 4443 §3.1).
+   */
   #sendUnreachable(
     mac: Uint8Array,
     macOffset: number,
-    guestAddr: number,
+    guestAddr: IpAddress,
     quote: Uint8Array,
     quoteOffset: number,
     quoteLength: number,
     code: number,
   ): void {
+    if (typeof guestAddr === "bigint") {
+      const gateway = this.#addresses.ipv6!.gateway;
+      const length = emitIcmpv6Error(
+        this.#tx.frame,
+        payloadOffsetOf(guestAddr),
+        Icmpv6Type.DEST_UNREACHABLE,
+        code === IcmpUnreachable.HOST ? Icmpv6Unreachable.ADDRESS : Icmpv6Unreachable.NO_ROUTE,
+        0,
+        quote,
+        quoteOffset,
+        quoteLength,
+        gateway,
+        guestAddr,
+      );
+      this.#tx.sendIpv6(mac, macOffset, gateway, guestAddr, Ipv6NextHeader.ICMPV6, TTL, 0, length);
+      return;
+    }
     const length = emitIcmpError(
       this.#tx.frame,
       IPV4_PAYLOAD_OFFSET,
@@ -1758,9 +1810,9 @@ export class TcpRelay {
   }
 
   #lookup(
-    guestAddr: number,
+    guestAddr: IpAddress,
     guestPort: number,
-    peerAddr: number,
+    peerAddr: IpAddress,
     peerPort: number,
   ): TcpConnection | null {
     const last = this.#last;
@@ -1812,4 +1864,11 @@ export class TcpRelay {
     this.#byId.delete(conn.id);
     if (this.#last === conn) this.#last = null;
   }
+}
+
+/** How much of the packet in `ip` an ICMP error quotes (RFC 792: header + 8 bytes; RFC 4443 §2.4 (c)). */
+function quoteLengthOf(ip: IpPacket, frame: Uint8Array): number {
+  return ip.ipv6
+    ? icmpv6QuoteLength(ip.totalLength)
+    : icmpQuoteLength(frame, ip.offset, ip.totalLength);
 }

@@ -1,21 +1,31 @@
 /**
- * Where a guest's TCP connection goes on the host (slirp4netns reference §4.5, §4.6): the
- * gateway (network+2) is the host's 127.0.0.1 unless `--disable-host-loopback`; the DNS address
- * (network+3) port 53 is the host's nameservers, in resolv.conf order, unless `--disable-dns`;
- * every other address, inside the slirp network or not, is itself.
+ * Where a guest's TCP connection goes on the host (slirp4netns reference §4.5, §4.6).
+ * IPv4: the gateway (network+2) is the host's 127.0.0.1 unless `--disable-host-loopback`; the
+ * DNS address (network+3) port 53 is the host's nameservers, in resolv.conf order, unless
+ * `--disable-dns`; every other address, inside the slirp network or not, is itself.
+ * IPv6 (`-6`): fd00::3 port 53 is the host's nameservers likewise; fd00::2 and every other
+ * address of fd00::/64 is the host's ::1 (libslirp translates the whole prefix), so an address
+ * in the slirp prefix never becomes a host socket's destination, even where the host's own
+ * interfaces carry fd00::/64 addresses; link-local, multicast, loopback, unspecified and
+ * IPv4-mapped destinations are unreachable; every other address is itself.
  */
 
 import type { Addresses } from "../../config.ts";
+import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK } from "../../wire/address.ts";
 import { IcmpUnreachable } from "../../wire/icmp.ts";
+import { isLinkLocalIpv6, isSpecialIpv6 } from "../../wire/ipv6.ts";
 
 /** The host's loopback address, 127.0.0.1. */
 export const HOST_LOOPBACK = 0x7f000001;
 /** The DNS port (RFC 1035 §4.2). */
 export const DNS_PORT = 53;
 
-/** Where to connect: addresses to try in order; or the ICMP unreachable code to answer with. */
+/**
+ * Where to connect: addresses to try in order; or the ICMP unreachable code (ICMPv4 numbering;
+ * the relay sends the ICMPv6 equivalent to an IPv6 guest) to answer with.
+ */
 export type TcpRoute =
-  | { kind: "connect"; targets: readonly number[] }
+  | { kind: "connect"; targets: readonly IpAddress[] }
   | { kind: "unreachable"; code: number };
 
 /** What shapes the routes. */
@@ -23,8 +33,11 @@ export interface TcpRouteConfig {
   addresses: Addresses;
   disableHostLoopback: boolean;
   disableDns: boolean;
-  /** The IPv4 nameservers to try for DNS over TCP, first first (read when a connection opens). */
-  nameservers(now: number): readonly number[];
+  /**
+   * The nameservers to try for DNS over TCP, first first, of either family (read when a
+   * connection opens).
+   */
+  nameservers(now: number): readonly IpAddress[];
 }
 
 /**
@@ -35,29 +48,41 @@ export interface TcpRouteConfig {
  * import { deriveAddresses } from "../../config.ts";
  * import { tcpRoutes } from "./routes.ts";
  * const route = tcpRoutes({
- *   addresses: deriveAddresses(0x0a000200, 24),
+ *   addresses: deriveAddresses(0x0a000200, 24, true),
  *   disableHostLoopback: false,
  *   disableDns: false,
  *   nameservers: () => [0x7f000035],
  * });
  * route(0x0a000202, 80, 0); // { kind: "connect", targets: [0x7f000001] }
  * route(0x0a000203, 53, 0); // { kind: "connect", targets: [0x7f000035] }
+ * route(0xfd00n << 112n | 2n, 80, 0); // { kind: "connect", targets: [1n] }, the host's ::1
  * ```
  */
 export function tcpRoutes(
   config: TcpRouteConfig,
-): (dst: number, port: number, now: number) => TcpRoute {
-  const loopback: TcpRoute = { kind: "connect", targets: [HOST_LOOPBACK] };
+): (dst: IpAddress, port: number, now: number) => TcpRoute {
   const netUnreachable: TcpRoute = { kind: "unreachable", code: IcmpUnreachable.NET };
+  const toLoopback = (address: IpAddress): TcpRoute =>
+    config.disableHostLoopback ? netUnreachable : { kind: "connect", targets: [address] };
+  const loopback4 = toLoopback(HOST_LOOPBACK);
+  const loopback6 = toLoopback(IPV6_LOOPBACK);
   const { gateway, dns } = config.addresses;
+  const v6 = config.addresses.ipv6;
+  const nameservers = (port: number, now: number): TcpRoute => {
+    // libslirp refuses other ports of the DNS address (EPERM → ICMP net unreachable).
+    if (port !== DNS_PORT) return netUnreachable;
+    const targets = config.nameservers(now);
+    return targets.length === 0 ? netUnreachable : { kind: "connect", targets };
+  };
   return (dst, port, now) => {
-    if (dst === gateway) return config.disableHostLoopback ? netUnreachable : loopback;
-    if (dst === dns && !config.disableDns) {
-      // libslirp refuses other ports of the DNS address (EPERM → ICMP net unreachable).
-      if (port !== DNS_PORT) return netUnreachable;
-      const targets = config.nameservers(now);
-      return targets.length === 0 ? netUnreachable : { kind: "connect", targets };
+    if (typeof dst === "bigint") {
+      if (v6 === null || isSpecialIpv6(dst) || isLinkLocalIpv6(dst)) return netUnreachable;
+      if (dst === v6.dns && !config.disableDns) return nameservers(port, now);
+      if (inIpv6Prefix(dst, v6.prefix, v6.prefixLength)) return loopback6;
+      return { kind: "connect", targets: [dst] };
     }
+    if (dst === gateway) return loopback4;
+    if (dst === dns && !config.disableDns) return nameservers(port, now);
     return { kind: "connect", targets: [dst] };
   };
 }
