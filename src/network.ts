@@ -21,14 +21,16 @@ import { ArpResponder } from "./stack/arp.ts";
 import { Counters } from "./stack/counters.ts";
 import { GuestNeighbors } from "./stack/neighbors.ts";
 import { GuestTx } from "./stack/guest_tx.ts";
+import { NeighborDiscovery } from "./stack/ndp.ts";
 import { IpProtocol } from "./wire/ipv4.ts";
 import { readU32 } from "./wire/view.ts";
+import { type IpAddress, readIpv6 } from "./wire/address.ts";
 import { DatagramNat } from "./host/datagram_nat.ts";
 import { DnsRelay } from "./host/dns_relay.ts";
 import { TcpService } from "./host/tcp_service.ts";
 import { WorkerThread } from "./host/worker_thread.ts";
 import { type Tap, tapWriter } from "./link/tap_writer.ts";
-import { NEIGHBOR_RECORD } from "./workers/records.ts";
+import { NEIGHBOR6_RECORD, NEIGHBOR_RECORD } from "./workers/records.ts";
 import type { TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
@@ -44,6 +46,8 @@ const MAX_TAP_FRAME = 14 + 65535;
 const FRAMES_PER_TURN = 256;
 /** Offset of the IPv4 protocol byte in a frame (RFC 791 header, behind 14 bytes of Ethernet). */
 const IPV4_PROTOCOL_AT = 14 + 9;
+/** Offset of the IPv6 next header byte (the upper layer's: the dispatcher strips the rest). */
+const IPV6_NEXT_HEADER_AT = 14 + 6;
 
 /** A running network. Create with {@link Network.start}. */
 export class Network {
@@ -68,6 +72,8 @@ export class Network {
   /** The guest MACs the tap reader learned, replicated here for port forwards. */
   readonly #neighbors: GuestNeighbors;
   readonly #arp: ArpResponder;
+  /** Neighbor solicitations for port forwards (with `-6`). */
+  readonly #ndp: NeighborDiscovery | null;
   /** This thread's transmit side (NAT replies, ARP requests for port forwards). */
   readonly #tx: GuestTx;
   #api: ApiService | null = null;
@@ -84,6 +90,8 @@ export class Network {
     this.#tx = tx;
     this.#neighbors = new GuestNeighbors(addresses);
     this.#arp = new ArpResponder(addresses, this.#neighbors, tx, this.counters);
+    this.#ndp = addresses.ipv6 &&
+      new NeighborDiscovery(addresses, config.mtu, this.#neighbors, tx, this.counters);
     this.nat = DatagramNat.start({
       shim,
       addresses,
@@ -151,7 +159,7 @@ export class Network {
     const sink = new PortForwardSink({
       shim,
       neighbors: this.#neighbors,
-      requestMac: (ip) => this.#arp.request(ip),
+      requestMac: (ip) => this.#requestMac(ip),
       tcp: this.tcp,
       udpNat: nat.udpNat,
       frame: this.#tx.frame,
@@ -186,11 +194,22 @@ export class Network {
     return Counters.sum(tables);
   }
 
+  /** Asks the guest for the MAC of `ip`: ARP, or a neighbor solicitation for IPv6. */
+  #requestMac(ip: IpAddress): void {
+    if (typeof ip === "bigint") this.#ndp?.solicit(ip);
+    else this.#arp.request(ip);
+  }
+
   /** A frame or neighbor record from the tap reader. */
   #fromReader(frame: Uint8Array, now: number): void {
-    if (frame.length === NEIGHBOR_RECORD.LENGTH) {
+    const length = frame.length;
+    if (length === NEIGHBOR_RECORD.LENGTH) {
       this.#neighbors.learn(readU32(frame, NEIGHBOR_RECORD.IP), frame, NEIGHBOR_RECORD.MAC);
-    } else if (frame[IPV4_PROTOCOL_AT] === IpProtocol.UDP) {
+    } else if (length === NEIGHBOR6_RECORD.LENGTH) {
+      this.#neighbors.learn(readIpv6(frame, NEIGHBOR6_RECORD.IP), frame, NEIGHBOR6_RECORD.MAC);
+    } else if (
+      frame[frame[14] >>> 4 === 6 ? IPV6_NEXT_HEADER_AT : IPV4_PROTOCOL_AT] === IpProtocol.UDP
+    ) {
       this.nat.udp(frame, now);
     } else {
       this.nat.icmp(frame, now);

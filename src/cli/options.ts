@@ -99,7 +99,6 @@ export interface UnsupportedOption {
  * with `<option>: not supported yet` and exit code 1. Remove an entry when its feature lands.
  */
 export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [
-  { option: "--enable-ipv6", isSet: (c) => c.enableIpv6 },
   { option: "--enable-sandbox", isSet: (c) => c.enableSandbox },
   { option: "--enable-seccomp", isSet: (c) => c.enableSeccomp },
   { option: "--outbound-addr6", isSet: (c) => c.outboundAddr6 !== undefined },
@@ -113,8 +112,8 @@ export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [
  * ```ts
  * import { unsupportedYet } from "./options.ts";
  * import { DEFAULTS } from "../config.ts";
- * const config = { ...DEFAULTS, target: { kind: "tapfd" as const, fd: 3 }, enableIpv6: true };
- * unsupportedYet(config); // ["--enable-ipv6: not supported yet"]
+ * const config = { ...DEFAULTS, target: { kind: "tapfd" as const, fd: 3 }, enableSandbox: true };
+ * unsupportedYet(config); // ["--enable-sandbox: not supported yet"]
  * ```
  */
 export function unsupportedYet(

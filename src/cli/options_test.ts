@@ -261,6 +261,15 @@ Deno.test("parseCommandLine() lists every unsupported option given, one line eac
   ok(!outcome.stdout.includes("Usage:"));
 });
 
+Deno.test("parseCommandLine() runs with -6 and --enable-ipv6, with the experimental warning", () => {
+  for (const flag of ["-6", "--enable-ipv6", "-c6"]) {
+    const outcome = parseCommandLine([flag, "1234", "tap0"], host);
+    if (outcome.kind !== "run") throw new Error(`${flag}: expected a run, got ${outcome.kind}`);
+    strictEqual(outcome.config.enableIpv6, true);
+    deepStrictEqual(outcome.stdoutLines, ["WARNING: Support for IPv6 is experimental"]);
+  }
+});
+
 Deno.test("parseCommandLine() validates unsupported options before refusing them", () => {
   deepStrictEqual(
     exitOf("-a", "/a.sock", "--cidr=foo", "1", "t"),
@@ -271,9 +280,11 @@ Deno.test("parseCommandLine() validates unsupported options before refusing them
 Deno.test("unsupportedYet() names the options a configuration uses", () => {
   deepStrictEqual(unsupportedYet(DEFAULT_CONFIG), []);
   deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, disableDns: true, apiSocket: "/a" }), []);
-  deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, enableIpv6: true }), [
-    "--enable-ipv6: not supported yet",
+  deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, enableSandbox: true }), [
+    "--enable-sandbox: not supported yet",
   ]);
+  // IPv6 is supported (issue 10).
+  deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, enableIpv6: true }), []);
 });
 
 // --- Positional arguments ---

@@ -14,6 +14,7 @@
 
 import type { ForwardClient, ForwardSink, UdpForwardFlow } from "../api/host_listener.ts";
 import type { Shim } from "../ffi/shim.ts";
+import type { IpAddress } from "../wire/address.ts";
 import { C, type Counters } from "../stack/counters.ts";
 import type { GuestNeighbors } from "../stack/neighbors.ts";
 import { UDP_MAX_PAYLOAD, UDP_PAYLOAD_OFFSET, type UdpNat } from "../stack/udp_nat.ts";
@@ -149,7 +150,7 @@ export class PortForwardSink implements ForwardSink {
     this.#options.requestMac(ip);
   }
 
-  #learned(ip: number): void {
+  #learned(ip: IpAddress): void {
     if (this.#waiting.some((w) => w.guestAddr === ip)) this.#tick();
   }
 

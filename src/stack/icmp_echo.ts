@@ -1,16 +1,22 @@
 /**
- * Echo replies from the emulated hosts (RFC 792 "Echo or Echo Reply Message"; RFC 1122
- * §3.2.2.6): libslirp answers pings to the gateway and DNS addresses itself, with TTL 255. The
- * reply carries the request's identifier, sequence number and data; IP options are not copied.
+ * Echo replies from the emulated hosts, both families (RFC 792 "Echo or Echo Reply Message";
+ * RFC 1122 §3.2.2.6; RFC 4443 §4.2): libslirp answers pings to the gateway and DNS addresses
+ * itself, with TTL 255; with IPv6 the same for fd00::2, fd00::3 and fe80::2, hop limit 255. The
+ * reply carries the request's identifier, sequence number and data; IPv4 options and IPv6
+ * extension headers are not copied.
  */
 
 import { internetChecksum, updateChecksum16 } from "../wire/checksum.ts";
 import type { EthernetFrame } from "../wire/ethernet.ts";
 import { ICMP, type IcmpMessage, IcmpType } from "../wire/icmp.ts";
+import type { Icmpv6Message } from "../wire/icmpv6.ts";
+import type { IpAddress } from "../wire/address.ts";
+import { Icmpv6Type } from "../wire/icmpv6.ts";
 import { IpProtocol, type Ipv4Packet } from "../wire/ipv4.ts";
-import { copyBytes, writeU16 } from "../wire/view.ts";
+import { Ipv6NextHeader, type Ipv6Packet } from "../wire/ipv6.ts";
+import { copyBytes, readU16, writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
-import { type GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET } from "./guest_tx.ts";
+import { type GuestTx, IPV4_MAX_PAYLOAD, IPV6_MAX_PAYLOAD, payloadOffsetOf } from "./guest_tx.ts";
 
 /** TTL of echo replies from the emulated hosts (libslirp: 255). */
 export const ECHO_REPLY_TTL = 255;
@@ -70,38 +76,97 @@ export class IcmpEchoResponder {
       return;
     }
     counters.bump(C["icmp.echo_request"]);
-    const length = icmp.length;
     // A reassembled request above the MTU gets a fragmented reply (GuestTx.sendIpv4).
-    if (length > IPV4_MAX_PAYLOAD) {
+    if (icmp.length > IPV4_MAX_PAYLOAD) {
       counters.bump(C["tx.exceeds_mtu"]);
       return;
     }
+    const sent = this.#reply(
+      eth,
+      ip.dst,
+      ip.src,
+      IpProtocol.ICMP,
+      ip.tos,
+      icmp.bytes,
+      icmp.offset,
+      icmp.length,
+      IcmpType.ECHO_REPLY,
+    );
+    if (sent) counters.bump(C["icmp.echo_reply"]);
+  }
+
+  /**
+   * Answers an ICMPv6 echo request to an emulated host (RFC 4443 §4.2): `ip` is a checked header
+   * whose upper layer is `icmp`, an echo request whose length and checksum the dispatcher checked.
+   */
+  handleIpv6(eth: EthernetFrame, ip: Ipv6Packet, icmp: Icmpv6Message): void {
+    const counters = this.#counters;
+    counters.bump(C["icmpv6.echo_request"]);
+    if (icmp.length > IPV6_MAX_PAYLOAD) {
+      counters.bump(C["tx.exceeds_mtu"]);
+      return;
+    }
+    const sent = this.#reply(
+      eth,
+      ip.dst,
+      ip.src,
+      Ipv6NextHeader.ICMPV6,
+      ip.trafficClass,
+      icmp.bytes,
+      icmp.offset,
+      icmp.length,
+      Icmpv6Type.ECHO_REPLY,
+    );
+    if (sent) counters.bump(C["icmpv6.echo_reply"]);
+  }
+
+  /**
+   * Copies the request at `bytes[offset, offset + length)` behind the headers of a packet from
+   * `src` to `dst` with the type `replyType` and sends it. The checksum is updated, not summed
+   * again: only the first word changes, and the pseudo-header of ICMPv6 sums the two addresses,
+   * so swapping them leaves it alone.
+   */
+  #reply(
+    eth: EthernetFrame,
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    trafficClass: number,
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    replyType: number,
+  ): boolean {
     const frame = this.#tx.frame;
-    const at = IPV4_PAYLOAD_OFFSET;
-    copyBytes(frame, at, icmp.bytes, icmp.offset, length);
-    // Type 8 → 0 and code → 0 change only the first 16-bit word: update the verified checksum
-    // (RFC 1624) instead of summing the whole payload again, except in the one case the update
-    // gets wrong (an all-zero reply, see updateChecksum16).
-    const firstWord = (icmp.type << 8) | icmp.code;
-    frame[at + ICMP.TYPE] = IcmpType.ECHO_REPLY;
+    const at = payloadOffsetOf(src);
+    copyBytes(frame, at, bytes, offset, length);
+    // Type request → reply and code → 0 change only the first 16-bit word: update the verified
+    // checksum (RFC 1624) instead of summing the whole payload again, except in the one case the
+    // update gets wrong (an all-zero sum, see updateChecksum16; IPv4 only, as the ICMPv6
+    // pseudo-header is never zero).
+    const firstWord = (bytes[offset + ICMP.TYPE] << 8) | bytes[offset + ICMP.CODE];
+    frame[at + ICMP.TYPE] = replyType;
     frame[at + ICMP.CODE] = 0;
-    const checksum = updateChecksum16(icmp.checksum, firstWord, 0);
+    const checksum = updateChecksum16(
+      readU16(bytes, offset + ICMP.CHECKSUM),
+      firstWord,
+      replyType << 8,
+    );
     writeU16(frame, at + ICMP.CHECKSUM, 0);
     writeU16(
       frame,
       at + ICMP.CHECKSUM,
-      checksum !== 0 ? checksum : internetChecksum(frame, at, length),
+      checksum !== 0 || typeof src === "bigint" ? checksum : internetChecksum(frame, at, length),
     );
-    const sent = this.#tx.sendIpv4(
+    return this.#tx.sendIp(
       eth.bytes,
       eth.srcOffset,
-      ip.dst,
-      ip.src,
-      IpProtocol.ICMP,
+      src,
+      dst,
+      protocol,
       ECHO_REPLY_TTL,
-      ip.tos,
+      trafficClass,
       length,
     );
-    if (sent) counters.bump(C["icmp.echo_reply"]);
   }
 }

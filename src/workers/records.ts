@@ -4,10 +4,17 @@
  */
 
 /**
- * A guest address and the MAC it was learned at (ARP or DHCP), in the ring to the main thread:
- * shorter than any frame there (those hold a whole IPv4 datagram), so told apart by its length.
+ * A guest IPv4 address and the MAC it was learned at (ARP or DHCP), in the ring to the main
+ * thread: shorter than any frame there (those hold a whole IPv4 datagram or IPv6 packet, at least
+ * 42 bytes), so told apart by its length.
  */
 export const NEIGHBOR_RECORD = { IP: 0, MAC: 4, LENGTH: 10 } as const;
+
+/**
+ * A guest IPv6 address (16 bytes, network order) and the MAC it was learned at (Neighbor
+ * Discovery or its traffic), in the same ring, told apart by its length as well.
+ */
+export const NEIGHBOR6_RECORD = { IP: 0, MAC: 16, LENGTH: 22 } as const;
 
 /**
  * A guest segment in the segment ring: one byte, 1 if its checksum is partial (not to be

@@ -2,10 +2,10 @@
  * The tap-reader Worker: owns the read side of the tap fd and runs the dispatcher on every frame
  * the guest sends, in the thread that read it. ARP, ICMP echo to the emulated hosts and DHCP are
  * answered here, written straight back to the tap (no thread hop: this is what ping to 10.0.2.2
- * measures). TCP segments go into the TCP worker's ring and DNS queries into the DNS worker's,
+ * measures), and with `-6` Neighbor Discovery, ICMPv6 echo and router advertisements. TCP segments go into the TCP worker's ring and DNS queries into the DNS worker's,
  * each woken once per batch; UDP and ICMP for the NAT go into a ring to the main thread, together
- * with the guest MACs learned here (NEIGHBOR_RECORD), which the main thread needs for
- * port forwards.
+ * with the guest MACs learned here (NEIGHBOR_RECORD, NEIGHBOR6_RECORD), which the main thread
+ * needs for port forwards.
  *
  * ```
  *  tap ─read─▶ Dispatcher ─┬─ ARP / ICMP echo / DHCP ─write─▶ tap
@@ -14,7 +14,8 @@
  *                          └─ UDP, ICMP, neighbors ─▶ ring ▶ main thread (NAT)
  * ```
  *
- * It sleeps in poll() on the tap and a stop eventfd. A full ring drops the frame (counted): the
+ * It sleeps in poll() on the tap and a stop eventfd, with a timeout up to the dispatcher's next
+ * deadline (the next router advertisement; none without `-6`). A full ring drops the frame (counted): the
  * guest retransmits TCP, and UDP may be lost anyway. On a tap with virtio-net headers, the header's
  * offload bits go with the frame (src/wire/virtio_net.ts): TCP super-frames above the MTU, and
  * partial checksums the TCP worker must not verify.
@@ -32,10 +33,11 @@ import { report, serveWorker } from "./lifecycle.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
 import { C, Counters } from "../stack/counters.ts";
 import { Dispatcher } from "../stack/dispatcher.ts";
-import type { Ipv4Forwarders } from "../stack/forwarders.ts";
+import type { Forwarders } from "../stack/forwarders.ts";
+import { writeIpv6 } from "../wire/address.ts";
 import { writeU32 } from "../wire/view.ts";
 import { RxOffload, rxOffload, VNET_HDR_LEN } from "../wire/virtio_net.ts";
-import { NEIGHBOR_RECORD } from "./records.ts";
+import { NEIGHBOR6_RECORD, NEIGHBOR_RECORD } from "./records.ts";
 
 /** The start message. */
 export interface TapReaderStart {
@@ -62,6 +64,8 @@ export interface TapReaderStart {
 
 /** Frames handled before the workers fed in this batch are woken. */
 const FRAMES_PER_BATCH = 64;
+/** Longest single poll() with a timer pending (poll takes an int of milliseconds). */
+const MAX_POLL_MS = 1 << 30;
 
 async function run(start: TapReaderStart): Promise<void> {
   setLogLevel(start.logLevel);
@@ -80,7 +84,7 @@ async function run(start: TapReaderStart): Promise<void> {
     start.datagrams,
     () => counters.bump(C["nat.ring_full"]),
   );
-  const forwarders: Ipv4Forwarders = {
+  const forwarders: Forwarders = {
     // A SEGMENT_RECORD (records.ts): the tag byte says whether the checksum is partial.
     tcp: (frame, _now, checksumPartial) => tcp.push(frame, checksumPartial ? 1 : 0),
     udp: (frame) => datagrams.push(frame),
@@ -92,10 +96,17 @@ async function run(start: TapReaderStart): Promise<void> {
   const link = tapWriter(shim, tap, "tap reader");
   const dispatcher = new Dispatcher(addresses, start.mtu, link, counters, forwarders);
   const record = new Uint8Array(NEIGHBOR_RECORD.LENGTH);
+  const record6 = new Uint8Array(NEIGHBOR6_RECORD.LENGTH);
   dispatcher.neighbors.onLearn = (ip) => {
-    writeU32(record, NEIGHBOR_RECORD.IP, ip);
-    dispatcher.neighbors.copyMac(ip, record, NEIGHBOR_RECORD.MAC);
-    datagrams.push(record);
+    if (typeof ip === "bigint") {
+      writeIpv6(record6, NEIGHBOR6_RECORD.IP, ip);
+      dispatcher.neighbors.copyMac(ip, record6, NEIGHBOR6_RECORD.MAC);
+      datagrams.push(record6);
+    } else {
+      writeU32(record, NEIGHBOR_RECORD.IP, ip);
+      dispatcher.neighbors.copyMac(ip, record, NEIGHBOR_RECORD.MAC);
+      datagrams.push(record);
+    }
   };
 
   const polled = new PollSet([
@@ -105,14 +116,29 @@ async function run(start: TapReaderStart): Promise<void> {
   const header = tap.vnet ? VNET_HDR_LEN : 0;
   const buffer = new Uint8Array(header + start.maxFrame);
   report({ kind: "started" });
+  dispatcher.start(performance.now());
 
   for (;;) {
-    const ready = shim.shim_poll(polled.bytes, polled.count, -1);
+    // Timers (router advertisements) without busy waiting: sleep at most until the next one.
+    let timeout = -1;
+    let deadline = dispatcher.nextDeadline;
+    if (deadline !== Infinity) {
+      const now = performance.now();
+      if (deadline <= now) {
+        dispatcher.tick(now);
+        deadline = dispatcher.nextDeadline;
+      }
+      if (deadline !== Infinity) {
+        timeout = Math.min(MAX_POLL_MS, Math.max(0, Math.ceil(deadline - now)));
+      }
+    }
+    const ready = shim.shim_poll(polled.bytes, polled.count, timeout);
     if (ready === -EINTR) continue;
     if (ready < 0) {
       report({ kind: "error", message: `poll: ${errnoText(shim, -ready)}` });
       break;
     }
+    if (ready === 0) continue;
     if (polled.revents(1) !== 0) break;
     if (polled.revents(0) & (POLLERR | POLLNVAL)) {
       report({ kind: "error", message: "the tap device reported an error" });
