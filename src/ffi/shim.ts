@@ -118,6 +118,8 @@ const SYMBOLS = {
   // --- native/ifaddr.c ---
   // int shim_interface_ipv4(const char *name, uint8_t out[4])
   shim_interface_ipv4: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int shim_interface_ipv6(const char *name, uint8_t out[16])
+  shim_interface_ipv6: { parameters: ["buffer", "buffer"], result: "i32" },
   // --- native/unix_path.c ---
   // int shim_lstat(const char *path, uint64_t out[3])
   shim_lstat: { parameters: ["buffer", "buffer"], result: "i32" },
@@ -148,6 +150,19 @@ const SYMBOLS = {
   shim_recvfrom4: { parameters: ["i32", "buffer", "i32", "i32", "buffer"], result: "i32" },
   // int shim_recv_error4(int fd, uint8_t *buf, int offset, int len, uint32_t info[8])
   shim_recv_error4: { parameters: ["i32", "buffer", "i32", "i32", "buffer"], result: "i32" },
+  // int shim_dgram_socket6(int protocol, const uint8_t bind_addr[16])
+  shim_dgram_socket6: { parameters: ["i32", "buffer"], result: "i32" },
+  // int shim_sendto6(int fd, const uint8_t *buf, int offset, int len, const uint8_t addr[16],
+  //                  int port)
+  shim_sendto6: { parameters: ["i32", "buffer", "i32", "i32", "buffer", "i32"], result: "i32" },
+  // int shim_recvfrom6(int fd, uint8_t *buf, int offset, int len, uint8_t from[18])
+  shim_recvfrom6: { parameters: ["i32", "buffer", "i32", "i32", "buffer"], result: "i32" },
+  // int shim_recv_error6(int fd, uint8_t *buf, int offset, int len, uint32_t info[8],
+  //                      uint8_t addrs[32])
+  shim_recv_error6: {
+    parameters: ["i32", "buffer", "i32", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */

@@ -12,6 +12,7 @@ export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const IPPROTO_ICMP = 1;
+export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const SOL_SOCKET = 1;

@@ -1,18 +1,28 @@
 /**
- * Wiring of the UDP and ICMP echo NAT on the main thread: the `Reactor` over host sockets, the
- * `UdpNat` and `IcmpNat` logic sending to the guest through this thread's `GuestTx` (one scratch
- * buffer, shared with port forwards), and the expiry timer. `udp` and `icmp` take the frames the
- * tap reader's dispatcher passed on (src/network.ts).
+ * Wiring of the UDP and ICMP echo NAT (IPv4 and IPv6) on the main thread: the `Reactor` over host
+ * sockets of both families, the `UdpNat` and `IcmpNat` logic sending to the guest through this
+ * thread's `GuestTx` (one scratch buffer, shared with port forwards), and the expiry timer. `udp`
+ * and `icmp` take the frames the tap reader's dispatcher passed on (src/network.ts).
  */
 
 import type { Addresses } from "../config.ts";
-import { IPPROTO_ICMP } from "../ffi/sockaddr.ts";
 import type { Shim } from "../ffi/shim.ts";
 import { log } from "../log.ts";
 import type { Counters } from "../stack/counters.ts";
-import { type GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET } from "../stack/guest_tx.ts";
+import {
+  type GuestTx,
+  IPV4_MAX_PAYLOAD,
+  IPV4_PAYLOAD_OFFSET,
+  IPV6_PAYLOAD_OFFSET,
+} from "../stack/guest_tx.ts";
 import { IcmpNat } from "../stack/icmp_nat.ts";
-import { UDP_MAX_PAYLOAD, UDP_PAYLOAD_OFFSET, UdpNat } from "../stack/udp_nat.ts";
+import {
+  UDP_IPV4_MAX_PAYLOAD,
+  UDP_IPV4_PAYLOAD_OFFSET,
+  UDP_IPV6_MAX_PAYLOAD,
+  UDP_IPV6_PAYLOAD_OFFSET,
+  UdpNat,
+} from "../stack/udp_nat.ts";
 import { parseIpv4 } from "../wire/address.ts";
 import { readU16 } from "../wire/view.ts";
 import { DatagramSockets } from "./datagram_sockets.ts";
@@ -30,8 +40,10 @@ export interface DatagramNatOptions {
   counters: Counters;
   disableHostLoopback: boolean;
   disableDns: boolean;
-  /** `--outbound-addr`, resolved to an IPv4 literal; host sockets are bound to it. */
+  /** `--outbound-addr`, resolved to an IPv4 literal; IPv4 host sockets are bound to it. */
   outboundAddr?: string;
+  /** `--outbound-addr6`, resolved; IPv6 host sockets are bound to it. */
+  outboundAddr6?: bigint;
 }
 
 /**
@@ -60,20 +72,23 @@ export class DatagramNat {
 
   private constructor(options: DatagramNatOptions) {
     const { shim, addresses, tx, counters } = options;
-    const bindAddress = options.outboundAddr ? parseIpv4(options.outboundAddr) ?? 0 : 0;
+    const bind = {
+      ipv4: options.outboundAddr ? parseIpv4(options.outboundAddr) ?? 0 : 0,
+      ipv6: options.outboundAddr6 ?? 0n,
+    };
     this.#reactor = Reactor.create(shim);
-    this.#udpSockets = new DatagramSockets(shim, this.#reactor, 0, bindAddress, {
+    this.#udpSockets = new DatagramSockets(shim, this.#reactor, "udp", bind, {
       buffer: tx.frame,
-      offset: UDP_PAYLOAD_OFFSET,
-      room: UDP_MAX_PAYLOAD,
+      ipv4: { offset: UDP_IPV4_PAYLOAD_OFFSET, room: UDP_IPV4_MAX_PAYLOAD },
+      ipv6: { offset: UDP_IPV6_PAYLOAD_OFFSET, room: UDP_IPV6_MAX_PAYLOAD },
       data: (handle, src, srcPort, length, now) =>
         this.udpNat.fromHost(handle, src, srcPort, length, now),
       error: (handle, error) => this.udpNat.hostError(handle, error),
     });
-    this.#pingSockets = new DatagramSockets(shim, this.#reactor, IPPROTO_ICMP, bindAddress, {
+    this.#pingSockets = new DatagramSockets(shim, this.#reactor, "ping", bind, {
       buffer: tx.frame,
-      offset: IPV4_PAYLOAD_OFFSET,
-      room: IPV4_MAX_PAYLOAD,
+      ipv4: { offset: IPV4_PAYLOAD_OFFSET, room: IPV4_MAX_PAYLOAD },
+      ipv6: { offset: IPV6_PAYLOAD_OFFSET, room: 65535 },
       data: (handle, src, _port, length, now) => this.icmpNat.fromHost(handle, src, length, now),
       // The payload is our echo request: its sequence number is at offset 6.
       error: (handle, error, payload) =>
@@ -88,6 +103,7 @@ export class DatagramNat {
     );
     const icmpNat = new IcmpNat(
       addresses,
+      { disableHostLoopback: options.disableHostLoopback },
       tx,
       this.#pingSockets,
       counters,

@@ -17,7 +17,7 @@ import type { Shim } from "../ffi/shim.ts";
 import type { IpAddress } from "../wire/address.ts";
 import { C, type Counters } from "../stack/counters.ts";
 import type { GuestNeighbors } from "../stack/neighbors.ts";
-import { UDP_MAX_PAYLOAD, UDP_PAYLOAD_OFFSET, type UdpNat } from "../stack/udp_nat.ts";
+import { UDP_IPV4_MAX_PAYLOAD, UDP_IPV4_PAYLOAD_OFFSET, type UdpNat } from "../stack/udp_nat.ts";
 import type { TcpService } from "./tcp_service.ts";
 
 /** How long an accepted TCP client waits for the guest's MAC before it is reset. */
@@ -64,8 +64,8 @@ export interface PortForwardSinkOptions {
  */
 export class PortForwardSink implements ForwardSink {
   readonly udpBuffer: Uint8Array;
-  readonly udpOffset = UDP_PAYLOAD_OFFSET;
-  readonly udpRoom = UDP_MAX_PAYLOAD;
+  readonly udpOffset = UDP_IPV4_PAYLOAD_OFFSET;
+  readonly udpRoom = UDP_IPV4_MAX_PAYLOAD;
   readonly #options: PortForwardSinkOptions;
   readonly #now: () => number;
   readonly #mac = new Uint8Array(6);

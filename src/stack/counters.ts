@@ -142,6 +142,7 @@ export const COUNTER_NAMES = [
   "udp.nat_host_loopback_refused",
   "udp.nat_reply_dropped",
   "udp.dns_other_port",
+  "udp.nat_bad_destination",
   "udp.tftp_refused",
   "udp.tftp_dropped",
   // ICMP echo to other hosts through ping sockets (src/stack/icmp_nat.ts).
@@ -152,6 +153,7 @@ export const COUNTER_NAMES = [
   "icmp.nat_send_error",
   "icmp.nat_flow_limit",
   "icmp.nat_unreachable",
+  "icmp.nat_bad_destination",
   // DNS forwarding to the host's nameservers (src/dns/forwarder.ts, the resolver worker).
   "dns.query",
   "dns.query_truncated",

@@ -1,32 +1,69 @@
 /**
- * ICMP echo from the guest to hosts other than the emulated ones, through unprivileged ICMP
- * datagram sockets ("ping sockets", `socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)`, Linux ≥ 3.0;
- * allowed by the `net.ipv4.ping_group_range` sysctl). Read RFC 792 (echo) and RFC 1122 §3.2.2.6
+ * ICMP echo from the guest to hosts other than the emulated ones, over IPv4 and IPv6, through
+ * unprivileged ICMP datagram sockets ("ping sockets", `socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)`
+ * and `socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6)`, Linux ≥ 3.0; both allowed by the
+ * `net.ipv4.ping_group_range` sysctl). Read RFC 792 (echo), RFC 1122 §3.2.2.6 and RFC 4443 §4
  * before editing. Pure logic: sockets, clock and logger are injected.
  *
  * One socket per guest echo identifier (and guest address): the kernel replaces the identifier
  * with the socket's own and delivers only the replies to it, with any sequence number; the reply
- * to the guest gets the guest's identifier back, so `ping` matches it. Sequence numbers and data
- * pass unchanged. Replies are never forged: where the host forbids ping sockets, the first echo
- * request logs one warning naming the sysctl, and requests are dropped and counted
- * (`icmp.nat_forbidden`); opening is retried at most every {@link FORBIDDEN_RETRY_MS}, so a
- * changed sysctl takes effect without a restart. Other ICMP types from the guest are dropped.
+ * to the guest gets the guest's identifier back (and, for ICMPv6, a checksum over its own
+ * pseudo-header), so `ping` matches it. Sequence numbers and data pass unchanged. Replies are never
+ * forged: where the host forbids ping sockets, the first echo request logs one warning naming the
+ * sysctl, and requests are dropped and counted (`icmp.nat_forbidden`); opening is retried at most
+ * every {@link FORBIDDEN_RETRY_MS}, so a changed sysctl takes effect without a restart. Other ICMP
+ * types from the guest are dropped. (slirp4netns drops all ICMPv6 echo to other hosts: "external
+ * icmpv6 not supported yet".)
  *
- * ICMP errors the host gets for our echo requests (host unreachable, TTL exceeded) come back
- * through IP_RECVERR and go to the guest as errors quoting the guest's own request header.
+ * IPv6 destinations: echo to fd00::2, fd00::3 and fe80::2 is answered by the dispatcher; any other
+ * fd00::/64 address means the host's ::1, as for UDP and TCP (refused with ICMPv6 "no route" under
+ * `--disable-host-loopback`), and its replies come from the address the guest pinged: an address
+ * of fd00::/64 is never a ping socket's destination. Link-local, multicast, unspecified, loopback
+ * and IPv4-mapped destinations are dropped and counted.
+ *
+ * ICMP errors the host gets for our echo requests (host unreachable, TTL exceeded, packet too
+ * big) come back through IP_RECVERR/IPV6_RECVERR and go to the guest as errors quoting the guest's
+ * own request header.
  */
 
 import type { Addresses } from "../config.ts";
 import { EACCES, EAFNOSUPPORT, EPERM, EPROTONOSUPPORT } from "../ffi/errno.ts";
-import { internetChecksum } from "../wire/checksum.ts";
-import { EthernetFrame } from "../wire/ethernet.ts";
-import { emitIcmpError, ICMP, IcmpMessage, IcmpType, IcmpUnreachable } from "../wire/icmp.ts";
-import { writeIpv4 } from "../wire/address.ts";
+import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK, isIpv6, writeIpv4 } from "../wire/address.ts";
+import { finishChecksum, internetChecksum, pseudoHeaderSum, sumBytes } from "../wire/checksum.ts";
+import { ETHERNET_HEADER_LEN, EthernetFrame } from "../wire/ethernet.ts";
+import {
+  ICMP,
+  ICMP_HEADER_LEN,
+  IcmpMessage,
+  IcmpType,
+  Icmpv6Type,
+  Icmpv6Unreachable,
+} from "../wire/icmp.ts";
 import { IpProtocol, IPV4, Ipv4Packet, isLoopbackIpv4 } from "../wire/ipv4.ts";
+import {
+  emitIpv6Header,
+  IPV6_HEADER_LEN,
+  Ipv6NextHeader,
+  Ipv6Packet,
+  isLinkLocalIpv6,
+  isSpecialIpv6,
+} from "../wire/ipv6.ts";
 import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
-import { type GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET } from "./guest_tx.ts";
-import { type HostUdpError, sendErrorCode } from "./udp_nat.ts";
+import {
+  type GuestTx,
+  IPV4_MAX_PAYLOAD,
+  IPV4_PAYLOAD_OFFSET,
+  IPV6_PAYLOAD_OFFSET,
+} from "./guest_tx.ts";
+import {
+  quoteLengthOf,
+  relayedErrorRest,
+  sendIcmpError,
+  unreachableCode,
+  unreachableType,
+} from "./icmp_error_tx.ts";
+import type { HostUdpError } from "./udp_nat.ts";
 
 /** Idle time after which a ping socket is closed. */
 export const ICMP_IDLE_MS = 60_000;
@@ -34,31 +71,38 @@ export const ICMP_IDLE_MS = 60_000;
 export const MAX_ICMP_FLOWS = 256;
 /** How often to try again after the host refused a ping socket. */
 export const FORBIDDEN_RETRY_MS = 60_000;
-/** TTL of echo replies relayed to the guest. */
+/** TTL (hop limit) of echo replies relayed to the guest. */
 export const ICMP_TO_GUEST_TTL = 64;
+/** Largest ICMPv6 message in an IPv6 packet (no jumbograms). */
+const ICMPV6_MAX_LENGTH = 65535;
 
 /** Host ping sockets as the NAT needs them. */
 export interface HostPingSockets {
-  /** A new ping socket; a handle, or -errno (-EACCES when ping_group_range forbids it). */
-  open(): number;
+  /**
+   * A new ping socket of the family (4: ICMP, 6: ICMPv6); a handle, or -errno (-EACCES when
+   * ping_group_range forbids it).
+   */
+  open(family: 4 | 6): number;
   /** Sends the ICMP message `bytes[offset, offset + length)` to `address`; count or -errno. */
   sendTo(
     handle: number,
     bytes: Uint8Array,
     offset: number,
     length: number,
-    address: number,
+    address: IpAddress,
   ): number;
   close(handle: number): void;
 }
 
 interface PingFlow {
-  readonly key: number;
+  readonly key: number | bigint;
   readonly handle: number;
-  readonly guestIp: number;
+  readonly guestIp: IpAddress;
   readonly guestId: number;
   readonly guestMac: Uint8Array;
   lastUsed: number;
+  /** The last destination, as the guest wrote it. */
+  lastDst: IpAddress;
 }
 
 /**
@@ -71,10 +115,11 @@ interface PingFlow {
  * import { GuestTx } from "./guest_tx.ts";
  * import { IcmpNat } from "./icmp_nat.ts";
  * import { MemoryLink } from "./memory_link.ts";
- * const addresses = deriveAddresses(0x0a000200, 24);
+ * const addresses = deriveAddresses(0x0a000200, 24, true);
  * const counters = new Counters();
  * const nat = new IcmpNat(
  *   addresses,
+ *   { disableHostLoopback: false },
  *   new GuestTx(new MemoryLink(), 1500, addresses, counters),
  *   { open: () => -13, sendTo: () => -9, close: () => {} },
  *   counters,
@@ -85,28 +130,33 @@ interface PingFlow {
  */
 export class IcmpNat {
   readonly #addresses: Addresses;
+  readonly #disableHostLoopback: boolean;
   readonly #tx: GuestTx;
   readonly #host: HostPingSockets;
   readonly #counters: Counters;
   readonly #warn: (message: string) => void;
-  readonly #flows = new Map<number, PingFlow>();
+  readonly #flows = new Map<number | bigint, PingFlow>();
   readonly #byHandle = new Map<number, PingFlow>();
   readonly #eth = new EthernetFrame();
   readonly #ip = new Ipv4Packet();
+  readonly #ip6 = new Ipv6Packet();
   readonly #icmp = new IcmpMessage();
-  readonly #quote = new Uint8Array(28);
-  /** When the host last refused a ping socket; -Infinity while it never did. */
-  #forbiddenAt = -Infinity;
+  /** A rebuilt echo request: an IPv4 (20) or IPv6 (40) header and the 8-byte echo header. */
+  readonly #quote = new Uint8Array(IPV6_HEADER_LEN + ICMP_HEADER_LEN);
+  /** Per family (index 0: IPv4, 1: IPv6), when the host last refused a ping socket. */
+  readonly #forbiddenAt = [-Infinity, -Infinity];
   #warned = false;
 
   constructor(
     addresses: Addresses,
+    options: { disableHostLoopback: boolean },
     tx: GuestTx,
     host: HostPingSockets,
     counters: Counters,
     warn: (message: string) => void,
   ) {
     this.#addresses = addresses;
+    this.#disableHostLoopback = options.disableHostLoopback;
     this.#tx = tx;
     this.#host = host;
     this.#counters = counters;
@@ -118,10 +168,17 @@ export class IcmpNat {
     return this.#flows.size;
   }
 
-  /** An ICMP message from the guest to another host (the `icmp` forwarder). */
+  /**
+   * An ICMP message from the guest to another host (the `icmp` forwarder): IPv4, or IPv6 with
+   * the ICMPv6 message right behind the fixed header.
+   */
   fromGuest(frame: Uint8Array, now: number): void {
     const counters = this.#counters;
     const eth = this.#eth.wrap(frame);
+    if (frame[ETHERNET_HEADER_LEN] >>> 4 === 6) {
+      this.#fromGuestIpv6(eth, now);
+      return;
+    }
     const ip = this.#ip.wrap(frame, eth.payloadOffset, eth.payloadLength);
     const icmp = this.#icmp.wrap(frame, ip.payloadOffset, ip.payloadLength);
     if (ip.check() !== "ok" || icmp.check() !== "ok") {
@@ -136,61 +193,158 @@ export class IcmpNat {
       counters.bump(C["icmp.nat_type_dropped"]);
       return;
     }
-    const key = ip.src * 65536 + icmp.identifier;
+    this.#echo(eth, ip.offset, icmp, ip.src, ip.dst, ip.dst, now);
+  }
+
+  #fromGuestIpv6(eth: EthernetFrame, now: number): void {
+    const counters = this.#counters;
+    const six = this.#addresses.ipv6;
+    if (six === null) {
+      counters.bump(C["ipv6.unsupported"]);
+      return;
+    }
+    const ip = this.#ip6.wrap(eth.bytes, eth.payloadOffset, eth.payloadLength);
+    if (ip.check() !== "ok" || ip.nextHeader !== Ipv6NextHeader.ICMPV6) {
+      counters.bump(C["icmp.truncated"]);
+      return;
+    }
+    const icmp = this.#icmp.wrap(eth.bytes, ip.payloadOffset, ip.payloadLength);
+    if (icmp.check() !== "ok") {
+      counters.bump(C["icmp.truncated"]);
+      return;
+    }
+    const src = ip.src;
+    const dst = ip.dst;
+    if (!icmp.verifyChecksum(pseudoHeaderSum(src, dst, Ipv6NextHeader.ICMPV6, icmp.length))) {
+      counters.bump(C["icmp.bad_checksum"]);
+      return;
+    }
+    if (icmp.type !== Icmpv6Type.ECHO_REQUEST || icmp.code !== 0) {
+      counters.bump(C["icmp.nat_type_dropped"]);
+      return;
+    }
+    let hostDst: bigint;
+    if (inIpv6Prefix(dst, six.prefix, six.prefixLength)) {
+      if (this.#disableHostLoopback) {
+        counters.bump(C["icmp.nat_unreachable"]);
+        const quoteLength = quoteLengthOf(eth.bytes, ip.offset, eth.bytes.length - ip.offset);
+        sendIcmpError(
+          this.#tx,
+          eth.bytes,
+          eth.srcOffset,
+          dst,
+          src,
+          Icmpv6Type.DEST_UNREACHABLE,
+          Icmpv6Unreachable.NO_ROUTE,
+          0,
+          eth.bytes,
+          ip.offset,
+          quoteLength,
+        );
+        return;
+      }
+      hostDst = IPV6_LOOPBACK;
+    } else if (isSpecialIpv6(dst) || isLinkLocalIpv6(dst)) {
+      counters.bump(C["icmp.nat_bad_destination"]);
+      return;
+    } else {
+      hostDst = dst;
+    }
+    this.#echo(eth, ip.offset, icmp, src, dst, hostDst, now);
+  }
+
+  /** Sends the guest's echo request `icmp` (to `dst`) through its flow's socket to `hostDst`. */
+  #echo(
+    eth: EthernetFrame,
+    ipOffset: number,
+    icmp: IcmpMessage,
+    src: IpAddress,
+    dst: IpAddress,
+    hostDst: IpAddress,
+    now: number,
+  ): void {
+    const counters = this.#counters;
+    const key = isIpv6(src) ? (src << 16n) | BigInt(icmp.identifier) : src * 65536 + icmp.identifier;
     let flow = this.#flows.get(key);
     if (flow === undefined) {
-      const created = this.#newFlow(key, eth, ip.src, icmp.identifier, now);
+      const created = this.#newFlow(key, eth, src, icmp.identifier, now);
       if (created === null) return;
       flow = created;
     }
     flow.lastUsed = now;
-    const sent = this.#host.sendTo(flow.handle, frame, icmp.offset, icmp.length, ip.dst);
+    flow.lastDst = dst;
+    const sent = this.#host.sendTo(flow.handle, eth.bytes, icmp.offset, icmp.length, hostDst);
     if (sent >= 0) {
       counters.bump(C["icmp.nat_echo_sent"]);
       return;
     }
     counters.bump(C["icmp.nat_send_error"]);
-    const code = sendErrorCode(-sent);
+    const code = unreachableCode(-sent, src);
     if (code < 0) return;
-    const n = emitIcmpError(
-      this.#tx.frame,
-      IPV4_PAYLOAD_OFFSET,
-      IcmpType.DEST_UNREACHABLE,
+    counters.bump(C["icmp.nat_unreachable"]);
+    const quoteLength = quoteLengthOf(eth.bytes, ipOffset, eth.bytes.length - ipOffset);
+    sendIcmpError(
+      this.#tx,
+      eth.bytes,
+      eth.srcOffset,
+      dst,
+      src,
+      unreachableType(src),
       code,
       0,
-      frame,
-      ip.offset,
-      Math.min(ip.headerLength + 8, ip.totalLength),
+      eth.bytes,
+      ipOffset,
+      quoteLength,
     );
-    counters.bump(C["icmp.nat_unreachable"]);
-    this.#tx.sendIpv4(eth.bytes, eth.srcOffset, ip.dst, ip.src, IpProtocol.ICMP, 64, 0, n);
   }
 
   /**
    * A message received on a ping socket from `src`: `length` bytes of ICMP (header first) are at
-   * `tx.frame[IPV4_PAYLOAD_OFFSET..]`.
+   * `tx.frame[IPV4_PAYLOAD_OFFSET..]`, or of ICMPv6 at `tx.frame[IPV6_PAYLOAD_OFFSET..]` for a
+   * socket of an IPv6 flow.
    */
-  fromHost(handle: number, src: number, length: number, now: number): void {
+  fromHost(handle: number, src: IpAddress, length: number, now: number): void {
     const flow = this.#byHandle.get(handle);
     const frame = this.#tx.frame;
-    const at = IPV4_PAYLOAD_OFFSET;
+    const v6 = flow !== undefined && isIpv6(flow.guestIp);
+    const at = v6 ? IPV6_PAYLOAD_OFFSET : IPV4_PAYLOAD_OFFSET;
     if (
-      flow === undefined || length < 8 || length > IPV4_MAX_PAYLOAD ||
-      frame[at + ICMP.TYPE] !== IcmpType.ECHO_REPLY
+      flow === undefined || length < 8 || length > (v6 ? ICMPV6_MAX_LENGTH : IPV4_MAX_PAYLOAD) ||
+      frame[at + ICMP.TYPE] !== (v6 ? Icmpv6Type.ECHO_REPLY : IcmpType.ECHO_REPLY)
     ) {
+      this.#counters.bump(C["icmp.nat_type_dropped"]);
+      return;
+    }
+    const from = this.#toGuestSource(flow, src);
+    if (from === null) {
       this.#counters.bump(C["icmp.nat_type_dropped"]);
       return;
     }
     flow.lastUsed = now;
     writeU16(frame, at + ICMP.IDENTIFIER, flow.guestId);
     writeU16(frame, at + ICMP.CHECKSUM, 0);
-    writeU16(frame, at + ICMP.CHECKSUM, internetChecksum(frame, at, length));
     this.#counters.bump(C["icmp.nat_echo_reply"]);
+    if (v6) {
+      const pseudo = pseudoHeaderSum(from, flow.guestIp, Ipv6NextHeader.ICMPV6, length);
+      writeU16(frame, at + ICMP.CHECKSUM, finishChecksum(sumBytes(frame, at, length, pseudo)));
+      this.#tx.sendIpv6(
+        flow.guestMac,
+        0,
+        from as bigint,
+        flow.guestIp as bigint,
+        Ipv6NextHeader.ICMPV6,
+        ICMP_TO_GUEST_TTL,
+        0,
+        length,
+      );
+      return;
+    }
+    writeU16(frame, at + ICMP.CHECKSUM, internetChecksum(frame, at, length));
     this.#tx.sendIpv4(
       flow.guestMac,
       0,
-      this.#toGuestSource(src),
-      flow.guestIp,
+      from as number,
+      flow.guestIp as number,
       IpProtocol.ICMP,
       ICMP_TO_GUEST_TTL,
       0,
@@ -205,38 +359,55 @@ export class IcmpNat {
   hostError(handle: number, error: HostUdpError, sequence: number): void {
     const flow = this.#byHandle.get(handle);
     if (flow === undefined || !error.fromIcmp) return;
-    const type = error.icmpType;
-    if (type !== IcmpType.DEST_UNREACHABLE && type !== IcmpType.TIME_EXCEEDED) return;
-    const info = type === IcmpType.DEST_UNREACHABLE &&
-        error.icmpCode === IcmpUnreachable.FRAGMENTATION_NEEDED
-      ? error.info & 0xffff
-      : 0;
-    const dst = this.#toGuestSource(error.dst);
-    const from = error.offender !== 0 ? this.#toGuestSource(error.offender) : dst;
+    const guestIp = flow.guestIp;
+    const v6 = isIpv6(guestIp);
+    const rest = relayedErrorRest(v6, error.icmpType, error.icmpCode, error.info);
+    if (rest < 0) return;
+    const dst = error.dst !== null ? this.#toGuestSource(flow, error.dst) ?? flow.lastDst : flow.lastDst;
+    const from = error.offender !== null ? this.#toGuestSource(flow, error.offender) ?? dst : dst;
     const quote = this.#quote;
     quote.fill(0);
-    quote[0] = 0x45;
-    writeU16(quote, IPV4.TOTAL_LENGTH, Math.min(0xffff, 28 + Math.max(0, error.payloadLength - 8)));
-    quote[IPV4.TTL] = 1;
-    quote[IPV4.PROTOCOL] = IpProtocol.ICMP;
-    writeIpv4(quote, IPV4.SRC, flow.guestIp);
-    writeIpv4(quote, IPV4.DST, dst);
-    writeU16(quote, IPV4.CHECKSUM, internetChecksum(quote, 0, 20));
-    quote[20] = IcmpType.ECHO_REQUEST;
-    writeU16(quote, 24, flow.guestId);
-    writeU16(quote, 26, sequence);
+    const dataLength = Math.max(0, error.payloadLength - 8);
+    let at: number;
+    if (v6) {
+      emitIpv6Header(
+        quote,
+        0,
+        Math.min(0xffff, ICMP_HEADER_LEN + dataLength),
+        Ipv6NextHeader.ICMPV6,
+        1,
+        guestIp,
+        dst as bigint,
+      );
+      at = IPV6_HEADER_LEN;
+      quote[at] = Icmpv6Type.ECHO_REQUEST;
+    } else {
+      quote[0] = 0x45;
+      writeU16(quote, IPV4.TOTAL_LENGTH, Math.min(0xffff, 28 + dataLength));
+      quote[IPV4.TTL] = 1;
+      quote[IPV4.PROTOCOL] = IpProtocol.ICMP;
+      writeIpv4(quote, IPV4.SRC, guestIp);
+      writeIpv4(quote, IPV4.DST, dst as number);
+      writeU16(quote, IPV4.CHECKSUM, internetChecksum(quote, 0, 20));
+      at = 20;
+      quote[at] = IcmpType.ECHO_REQUEST;
+    }
+    writeU16(quote, at + ICMP.IDENTIFIER, flow.guestId);
+    writeU16(quote, at + ICMP.SEQUENCE, sequence);
     this.#counters.bump(C["icmp.nat_unreachable"]);
-    const n = emitIcmpError(
-      this.#tx.frame,
-      IPV4_PAYLOAD_OFFSET,
-      type,
+    sendIcmpError(
+      this.#tx,
+      flow.guestMac,
+      0,
+      from,
+      guestIp,
+      error.icmpType,
       error.icmpCode,
-      info,
+      rest,
       quote,
       0,
-      28,
+      at + ICMP_HEADER_LEN,
     );
-    this.#tx.sendIpv4(flow.guestMac, 0, from, flow.guestIp, IpProtocol.ICMP, 64, 0, n);
   }
 
   /** Closes the sockets idle for {@link ICMP_IDLE_MS}. */
@@ -252,14 +423,16 @@ export class IcmpNat {
   }
 
   #newFlow(
-    key: number,
+    key: number | bigint,
     eth: EthernetFrame,
-    guestIp: number,
+    guestIp: IpAddress,
     guestId: number,
     now: number,
   ): PingFlow | null {
     const counters = this.#counters;
-    if (now - this.#forbiddenAt < FORBIDDEN_RETRY_MS) {
+    const family = isIpv6(guestIp) ? 6 : 4;
+    const index = family === 6 ? 1 : 0;
+    if (now - this.#forbiddenAt[index] < FORBIDDEN_RETRY_MS) {
       counters.bump(C["icmp.nat_forbidden"]);
       return null;
     }
@@ -271,14 +444,14 @@ export class IcmpNat {
       }
       this.#end(oldest);
     }
-    const handle = this.#host.open();
+    const handle = this.#host.open(family);
     if (handle < 0) {
       const errno = -handle;
       if (
         errno === EACCES || errno === EPERM || errno === EPROTONOSUPPORT ||
         errno === EAFNOSUPPORT
       ) {
-        this.#forbiddenAt = now;
+        this.#forbiddenAt[index] = now;
         counters.bump(C["icmp.nat_forbidden"]);
         if (!this.#warned) {
           this.#warned = true;
@@ -294,7 +467,7 @@ export class IcmpNat {
       }
       return null;
     }
-    this.#forbiddenAt = -Infinity;
+    this.#forbiddenAt[index] = -Infinity;
     const flow: PingFlow = {
       key,
       handle,
@@ -302,6 +475,7 @@ export class IcmpNat {
       guestId,
       guestMac: eth.bytes.slice(eth.srcOffset, eth.srcOffset + 6),
       lastUsed: now,
+      lastDst: guestIp,
     };
     this.#flows.set(key, flow);
     this.#byHandle.set(handle, flow);
@@ -314,7 +488,25 @@ export class IcmpNat {
     this.#host.close(flow.handle);
   }
 
-  #toGuestSource(address: number): number {
-    return isLoopbackIpv4(address) ? this.#addresses.gateway : address;
+  /**
+   * The source the guest sees for a host sender: IPv4 loopback is the gateway; IPv6 ::1 is the
+   * fd00::/64 address the guest last pinged (the gateway when it pinged none), and other senders
+   * that the guest could not tell from its own network are refused (null).
+   */
+  #toGuestSource(flow: PingFlow, address: IpAddress): IpAddress | null {
+    if (!isIpv6(address)) return isLoopbackIpv4(address) ? this.#addresses.gateway : address;
+    const six = this.#addresses.ipv6;
+    if (six === null) return null;
+    if (address === IPV6_LOOPBACK) {
+      const last = flow.lastDst;
+      return isIpv6(last) && inIpv6Prefix(last, six.prefix, six.prefixLength) ? last : six.gateway;
+    }
+    if (
+      isSpecialIpv6(address) || isLinkLocalIpv6(address) ||
+      inIpv6Prefix(address, six.prefix, six.prefixLength)
+    ) {
+      return null;
+    }
+    return address;
   }
 }

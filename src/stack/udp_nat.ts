@@ -1,7 +1,8 @@
 /**
- * UDP from the guest to any address, through host UDP sockets (RFC 768; NAT behaviour after
- * RFC 4787). Pure logic: host sockets and the clock are injected (`HostUdpSockets`, `now`), frames
- * to the guest go through a `GuestTx` of the NAT's thread.
+ * UDP from the guest to any address, over IPv4 and IPv6, through host UDP sockets of the same
+ * family (RFC 768; NAT behaviour after RFC 4787). Pure logic: host sockets and the clock are
+ * injected (`HostUdpSockets`, `now`), frames to the guest go through a `GuestTx` of the NAT's
+ * thread.
  *
  * # Theory of operation
  *
@@ -12,36 +13,45 @@
  * the guest (endpoint-independent filtering, as libslirp). Replies carry the sender as source, so
  * the guest sees the real peer; host loopback senders appear as the gateway.
  *
- * Destinations: the gateway means the host's 127.0.0.1 (refused with ICMP net unreachable under
- * `--disable-host-loopback`, as libslirp answers a failed sendto); the DNS address means the
+ * Destinations (IPv4): the gateway means the host's 127.0.0.1 (refused with ICMP net unreachable
+ * under `--disable-host-loopback`, as libslirp answers a failed sendto); the DNS address means the
  * resolver (port 53 is taken by the DNS worker before it gets here; other ports are dropped, as
  * slirp4netns does) unless `--disable-dns`, when it is NAT-ed like any address. The gateway's
  * port 69 is TFTP, which slirp4netns disables: RRQ/WRQ get a fixed "Access violation" error and
  * anything else is dropped, so no TFTP parser runs (CVE-2021-3595, CVE-2020-7211). Broadcasts and
  * multicasts never get here (the dispatcher drops and counts them).
  *
+ * Destinations (IPv6, libslirp's `sotranslate_out`, stricter): every fd00::/64 address means the
+ * host's ::1 (refused with ICMPv6 "no route" under `--disable-host-loopback`), except the DNS
+ * address fd00::3, whose other ports are dropped (with `--disable-dns` it means ::1 too); port 69
+ * of fd00::2 is TFTP as above. An address of fd00::/64 is never a host socket's destination: the
+ * machine's own interfaces may carry such addresses. Link-local, multicast, unspecified, loopback
+ * and IPv4-mapped destinations are dropped and counted; anything else is sent to as it is. Replies
+ * from ::1 come from the fd00::/64 address the guest last sent to on that port (fd00::2 by
+ * default), so a connected guest socket takes them.
+ *
  * Flows expire after {@link UDP_IDLE_MS} without traffic either way (RFC 4787 REQ-5: at least two
  * minutes), or {@link UDP_DNS_IDLE_MS} when every datagram the guest sent went to port 53
  * (libslirp's SO_EXPIREFAST). At most {@link MAX_UDP_FLOWS}: a new flow then replaces the least
  * recently used one if that one has been idle for {@link UDP_EVICT_IDLE_MS}, else it is refused.
  *
- * ICMP errors the host receives for a flow's datagrams (IP_RECVERR: port and host unreachable,
- * time exceeded, ...) become ICMP errors to the guest that quote a header rebuilt from the flow
- * (the guest's addresses and ports), so `dig` against a closed port fails at once.
+ * ICMP errors the host receives for a flow's datagrams (IP_RECVERR / IPV6_RECVERR: port and host
+ * unreachable, time exceeded, packet too big, ...) become ICMP or ICMPv6 errors to the guest that
+ * quote a header rebuilt from the flow (the guest's addresses and ports), so `dig` against a
+ * closed port fails at once. Replies above the MTU are fragmented by `GuestTx`, in either family.
  */
 
 import type { Addresses } from "../config.ts";
+import { EthernetFrame, ETHERNET_HEADER_LEN } from "../wire/ethernet.ts";
+import { IcmpType, IcmpUnreachable, Icmpv6Type, Icmpv6Unreachable } from "../wire/icmp.ts";
 import {
-  EAGAIN,
-  ECONNREFUSED,
-  EHOSTUNREACH,
-  EMSGSIZE,
-  ENETUNREACH,
-  ENOBUFS,
-} from "../ffi/errno.ts";
+  inIpv6Prefix,
+  type IpAddress,
+  IPV6_LOOPBACK,
+  isIpv6,
+  writeIpv4,
+} from "../wire/address.ts";
 import { internetChecksum } from "../wire/checksum.ts";
-import { EthernetFrame } from "../wire/ethernet.ts";
-import { emitIcmpError, IcmpType, IcmpUnreachable } from "../wire/icmp.ts";
 import {
   IpProtocol,
   IPV4,
@@ -51,16 +61,45 @@ import {
   isThisNetworkIpv4,
   LIMITED_BROADCAST,
 } from "../wire/ipv4.ts";
+import {
+  emitIpv6Header,
+  IPV6_HEADER_LEN,
+  Ipv6NextHeader,
+  Ipv6Packet,
+  isLinkLocalIpv6,
+  isSpecialIpv6,
+} from "../wire/ipv6.ts";
 import { UDP_HEADER_LEN, udpChecksum, UdpDatagram } from "../wire/udp.ts";
-import { writeIpv4 } from "../wire/address.ts";
 import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
-import { type GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET } from "./guest_tx.ts";
+import {
+  type GuestTx,
+  IPV4_MAX_PAYLOAD,
+  IPV4_PAYLOAD_OFFSET,
+  IPV6_PAYLOAD_OFFSET,
+} from "./guest_tx.ts";
+import {
+  quoteLengthOf,
+  relayedErrorRest,
+  sendIcmpError,
+  unreachableCode,
+  unreachableType,
+} from "./icmp_error_tx.ts";
 
-/** Where the payload of a datagram for the guest goes in `GuestTx.frame`: read host data there. */
-export const UDP_PAYLOAD_OFFSET = IPV4_PAYLOAD_OFFSET + UDP_HEADER_LEN;
+/** Where the payload of an IPv4 datagram for the guest goes in `GuestTx.frame`. */
+export const UDP_IPV4_PAYLOAD_OFFSET = IPV4_PAYLOAD_OFFSET + UDP_HEADER_LEN;
+/** Where the payload of an IPv6 datagram for the guest goes in `GuestTx.frame`. */
+export const UDP_IPV6_PAYLOAD_OFFSET = IPV6_PAYLOAD_OFFSET + UDP_HEADER_LEN;
 /** Largest UDP payload in an IPv4 datagram. */
-export const UDP_MAX_PAYLOAD = IPV4_MAX_PAYLOAD - UDP_HEADER_LEN;
+export const UDP_IPV4_MAX_PAYLOAD = IPV4_MAX_PAYLOAD - UDP_HEADER_LEN;
+/** Largest UDP payload in an IPv6 packet (no jumbograms): 65535 − 8. */
+export const UDP_IPV6_MAX_PAYLOAD = 65535 - UDP_HEADER_LEN;
+
+/** Where the payload of a datagram for the guest at `address` goes in `GuestTx.frame`. */
+export function udpPayloadOffsetOf(address: IpAddress): number {
+  return isIpv6(address) ? UDP_IPV6_PAYLOAD_OFFSET : UDP_IPV4_PAYLOAD_OFFSET;
+}
+
 /** Idle time after which a flow ends (libslirp: 240 s; RFC 4787 REQ-5: ≥ 120 s). */
 export const UDP_IDLE_MS = 180_000;
 /** Idle time of a flow that only ever sent to port 53 (libslirp SO_EXPIREFAST: 10 s). */
@@ -69,7 +108,7 @@ export const UDP_DNS_IDLE_MS = 10_000;
 export const MAX_UDP_FLOWS = 4096;
 /** A full table may replace its least recently used flow only if it was idle this long. */
 export const UDP_EVICT_IDLE_MS = 10_000;
-/** TTL of datagrams to the guest (libslirp IPDEFTTL). */
+/** TTL (hop limit) of datagrams to the guest (libslirp IPDEFTTL). */
 export const UDP_TO_GUEST_TTL = 64;
 /** The TFTP port (RFC 1350). */
 export const TFTP_PORT = 69;
@@ -90,34 +129,40 @@ const TFTP_ACCESS_VIOLATION = new Uint8Array([
 
 /** Host UDP sockets as the NAT needs them. Handles are small integers (the fds). */
 export interface HostUdpSockets {
-  /** A new socket (non-blocking, bound to the outbound address if any); a handle, or -errno. */
-  open(): number;
+  /**
+   * A new socket of the family (4 or 6), non-blocking, bound to that family's outbound address
+   * if any; a handle, or -errno.
+   */
+  open(family: 4 | 6): number;
   /** Sends `bytes[offset, offset + length)` to `address:port`; the count, or -errno. */
   sendTo(
     handle: number,
     bytes: Uint8Array,
     offset: number,
     length: number,
-    address: number,
+    address: IpAddress,
     port: number,
   ): number;
   close(handle: number): void;
 }
 
-/** What the host reported about a datagram of a flow (the IP_RECVERR error queue). */
+/** What the host reported about a datagram of a flow (the IP_RECVERR/IPV6_RECVERR queue). */
 export interface HostUdpError {
   /** The errno the error maps to (ECONNREFUSED, EHOSTUNREACH, ...). */
   errno: number;
-  /** True when an ICMP message caused it (SO_EE_ORIGIN_ICMP), with its type and code. */
+  /**
+   * True when an ICMP or ICMPv6 message caused it (SO_EE_ORIGIN_ICMP/ICMP6), with its type and
+   * code (of the socket's family).
+   */
   fromIcmp: boolean;
   icmpType: number;
   icmpCode: number;
-  /** ICMP "info": the next-hop MTU for fragmentation needed. */
+  /** ICMP "info": the next-hop MTU for fragmentation needed / packet too big. */
   info: number;
-  /** Who sent the ICMP message (0 if unknown). */
-  offender: number;
-  /** The destination of the datagram the error is about, as the host socket sent it. */
-  dst: number;
+  /** Who sent the ICMP message; null if unknown. */
+  offender: IpAddress | null;
+  /** The destination of the datagram the error is about, as the host socket sent it; or null. */
+  dst: IpAddress | null;
   dstPort: number;
   /** Bytes of that datagram's payload the kernel gave back. */
   payloadLength: number;
@@ -125,24 +170,35 @@ export interface HostUdpError {
 
 /** Options of the NAT, from the command line. */
 export interface UdpNatOptions {
-  /** `--disable-host-loopback`: the gateway does not lead to 127.0.0.1. */
+  /** `--disable-host-loopback`: the gateway does not lead to 127.0.0.1 (nor fd00::/64 to ::1). */
   disableHostLoopback: boolean;
   /** `--disable-dns`: the DNS address is NAT-ed like any other. */
   disableDns: boolean;
 }
 
 interface Flow {
-  readonly key: number;
+  /** IPv4: address × 65536 + port (a number); IPv6: address << 16 | port (a bigint). */
+  readonly key: number | bigint;
   readonly handle: number;
-  readonly guestIp: number;
+  readonly guestIp: IpAddress;
   readonly guestPort: number;
   readonly guestMac: Uint8Array;
   lastUsed: number;
   /** Every datagram from the guest so far went to port 53. */
   dnsOnly: boolean;
   /** The last destination (as the guest wrote it), for errors without one. */
-  lastDst: number;
+  lastDst: IpAddress;
   lastDstPort: number;
+  /**
+   * IPv6: per port of the host's ::1, the fd00::/64 address other than the gateway the guest
+   * last sent to there (replies come from it); null while there is none.
+   */
+  loopbackAliases: Map<number, bigint> | null;
+}
+
+/** The flow key of a guest endpoint. */
+function flowKey(address: IpAddress, port: number): number | bigint {
+  return isIpv6(address) ? (address << 16n) | BigInt(port) : address * 65536 + port;
 }
 
 /**
@@ -155,7 +211,7 @@ interface Flow {
  * import { GuestTx } from "./guest_tx.ts";
  * import { MemoryLink } from "./memory_link.ts";
  * import { UdpNat } from "./udp_nat.ts";
- * const addresses = deriveAddresses(0x0a000200, 24);
+ * const addresses = deriveAddresses(0x0a000200, 24, true);
  * const counters = new Counters();
  * const nat = new UdpNat(
  *   addresses,
@@ -173,16 +229,18 @@ export class UdpNat {
   readonly #tx: GuestTx;
   readonly #host: HostUdpSockets;
   readonly #counters: Counters;
-  /** By key (guest address × 65536 + port), in approximate least-recently-used order. */
-  readonly #flows = new Map<number, Flow>();
+  /** By key (see {@link Flow.key}), in approximate least-recently-used order. */
+  readonly #flows = new Map<number | bigint, Flow>();
   readonly #byHandle = new Map<number, Flow>();
   readonly #eth = new EthernetFrame();
   readonly #ip = new Ipv4Packet();
+  readonly #ip6 = new Ipv6Packet();
   readonly #udp = new UdpDatagram();
-  readonly #quote = new Uint8Array(28);
+  /** A rebuilt offending datagram: an IPv4 (20) or IPv6 (40) header and the UDP header. */
+  readonly #quote = new Uint8Array(IPV6_HEADER_LEN + UDP_HEADER_LEN);
   /**
    * The port forward flow a guest datagram answers (`HostForwards.flowForGuestReply`), if any;
-   * set when an API socket runs.
+   * set when an API socket runs. IPv4 only (forwards are).
    */
   forwardFlow:
     | ((
@@ -214,12 +272,16 @@ export class UdpNat {
   }
 
   /**
-   * A UDP datagram from the guest (the `udp` forwarder): a checked IPv4 packet at offset 14 of
-   * `frame`, with a checked UDP header.
+   * A UDP datagram from the guest (the `udp` forwarder): a checked IPv4 packet, or an IPv6
+   * packet with the UDP header right behind the fixed header, at offset 14 of `frame`.
    */
   fromGuest(frame: Uint8Array, now: number): void {
     const counters = this.#counters;
     const eth = this.#eth.wrap(frame);
+    if (frame[ETHERNET_HEADER_LEN] >>> 4 === 6) {
+      this.#fromGuestIpv6(eth, now);
+      return;
+    }
     const ip = this.#ip.wrap(frame, eth.payloadOffset, eth.payloadLength);
     const udp = this.#udp.wrap(frame, ip.payloadOffset, ip.payloadLength);
     if (ip.check() !== "ok" || udp.check() !== "ok") {
@@ -242,12 +304,12 @@ export class UdpNat {
     let hostDst = dst;
     if (dst === a.gateway) {
       if (dstPort === TFTP_PORT) {
-        this.#tftp(eth, ip, udp);
+        this.#tftp(eth, udp, ip.src, dst);
         return;
       }
       if (this.#options.disableHostLoopback) {
         counters.bump(C["udp.nat_host_loopback_refused"]);
-        this.#icmpToGuest(eth, ip, IcmpType.DEST_UNREACHABLE, IcmpUnreachable.NET, dst);
+        this.#icmpToGuest(eth, ip.offset, IcmpType.DEST_UNREACHABLE, IcmpUnreachable.NET, dst, ip.src);
         return;
       }
       hostDst = HOST_LOOPBACK;
@@ -256,11 +318,80 @@ export class UdpNat {
       counters.bump(C["udp.dns_other_port"]);
       return;
     }
+    this.#send(eth, ip.offset, udp, ip.src, dst, hostDst, now);
+  }
 
-    const key = ip.src * 65536 + udp.srcPort;
+  /** The IPv6 part of `fromGuest`: where the destination leads (see the module comment). */
+  #fromGuestIpv6(eth: EthernetFrame, now: number): void {
+    const counters = this.#counters;
+    const six = this.#addresses.ipv6;
+    if (six === null) {
+      counters.bump(C["ipv6.unsupported"]);
+      return;
+    }
+    const ip = this.#ip6.wrap(eth.bytes, eth.payloadOffset, eth.payloadLength);
+    if (ip.check() !== "ok" || ip.nextHeader !== Ipv6NextHeader.UDP) {
+      counters.bump(C["udp.truncated"]);
+      return;
+    }
+    const udp = this.#udp.wrap(eth.bytes, ip.payloadOffset, ip.payloadLength);
+    if (udp.check() !== "ok") {
+      counters.bump(C["udp.truncated"]);
+      return;
+    }
+    const src = ip.src;
+    const dst = ip.dst;
+    let hostDst: bigint;
+    if (inIpv6Prefix(dst, six.prefix, six.prefixLength)) {
+      if (dst === six.gateway && udp.dstPort === TFTP_PORT) {
+        this.#tftp(eth, udp, src, dst);
+        return;
+      }
+      if (dst === six.dns && !this.#options.disableDns) {
+        counters.bump(C["udp.dns_other_port"]);
+        return;
+      }
+      if (this.#options.disableHostLoopback) {
+        counters.bump(C["udp.nat_host_loopback_refused"]);
+        this.#icmpToGuest(
+          eth,
+          ip.offset,
+          Icmpv6Type.DEST_UNREACHABLE,
+          Icmpv6Unreachable.NO_ROUTE,
+          dst,
+          src,
+        );
+        return;
+      }
+      hostDst = IPV6_LOOPBACK;
+    } else if (isSpecialIpv6(dst) || isLinkLocalIpv6(dst)) {
+      counters.bump(C["udp.nat_bad_destination"]);
+      return;
+    } else {
+      hostDst = dst;
+    }
+    this.#send(eth, ip.offset, udp, src, dst, hostDst, now);
+  }
+
+  /**
+   * Sends the guest's datagram (IP header at `ipOffset`, UDP header `udp`) from `src` to `dst`
+   * through the flow of its source, to `hostDst` on the host.
+   */
+  #send(
+    eth: EthernetFrame,
+    ipOffset: number,
+    udp: UdpDatagram,
+    src: IpAddress,
+    dst: IpAddress,
+    hostDst: IpAddress,
+    now: number,
+  ): void {
+    const counters = this.#counters;
+    const dstPort = udp.dstPort;
+    const key = flowKey(src, udp.srcPort);
     let flow = this.#flows.get(key);
     if (flow === undefined) {
-      const created = this.#newFlow(key, eth, ip.src, udp.srcPort, now);
+      const created = this.#newFlow(key, eth, src, udp.srcPort, now);
       if (created === null) return;
       flow = created;
     } else if (now - flow.lastUsed >= 1000) {
@@ -272,9 +403,16 @@ export class UdpNat {
     flow.dnsOnly &&= dstPort === DNS_PORT;
     flow.lastDst = dst;
     flow.lastDstPort = dstPort;
+    if (hostDst === IPV6_LOOPBACK) {
+      if (dst !== this.#addresses.ipv6!.gateway) {
+        (flow.loopbackAliases ??= new Map()).set(dstPort, dst as bigint);
+      } else {
+        flow.loopbackAliases?.delete(dstPort);
+      }
+    }
     const sent = this.#host.sendTo(
       flow.handle,
-      frame,
+      eth.bytes,
       udp.payloadOffset,
       udp.payloadLength,
       hostDst,
@@ -286,22 +424,25 @@ export class UdpNat {
     }
     counters.bump(C["udp.nat_send_error"]);
     // libslirp answers a failed sendto with ICMP unreachable; a full buffer is just a loss.
-    const code = sendErrorCode(-sent);
-    if (code >= 0) this.#icmpToGuest(eth, ip, IcmpType.DEST_UNREACHABLE, code, dst);
+    const code = unreachableCode(-sent, src);
+    if (code >= 0) this.#icmpToGuest(eth, ipOffset, unreachableType(src), code, dst, src);
   }
 
   /**
    * A datagram received on a flow's host socket: its `length` payload bytes are already at
-   * `tx.frame[UDP_PAYLOAD_OFFSET..]`, sent by `src:srcPort`.
+   * `tx.frame[udpPayloadOffsetOf(src)..]`, sent by `src:srcPort` (of the flow's family).
    */
-  fromHost(handle: number, src: number, srcPort: number, length: number, now: number): void {
+  fromHost(handle: number, src: IpAddress, srcPort: number, length: number, now: number): void {
     const counters = this.#counters;
     const flow = this.#byHandle.get(handle);
-    if (flow === undefined || length > UDP_MAX_PAYLOAD || length < 0) {
+    const max = flow !== undefined && isIpv6(flow.guestIp)
+      ? UDP_IPV6_MAX_PAYLOAD
+      : UDP_IPV4_MAX_PAYLOAD;
+    if (flow === undefined || length > max || length < 0) {
       counters.bump(C["udp.nat_reply_dropped"]);
       return;
     }
-    const guestSrc = this.#toGuestSource(src);
+    const guestSrc = this.#toGuestSource(flow, src, srcPort);
     if (guestSrc === null) {
       counters.bump(C["udp.nat_reply_dropped"]);
       return;
@@ -312,74 +453,83 @@ export class UdpNat {
   }
 
   /**
-   * Sends the `length` payload bytes already at `tx.frame[UDP_PAYLOAD_OFFSET..]` to the guest
-   * as a datagram from `src:srcPort` to `dst:dstPort`, to the MAC at `mac[macOffset..]`.
+   * Sends the `length` payload bytes already at `tx.frame[udpPayloadOffsetOf(dst)..]` to the
+   * guest as a datagram from `src:srcPort` to `dst:dstPort` (one family), to the MAC at
+   * `mac[macOffset..]`.
    */
   sendToGuest(
     mac: Uint8Array,
     macOffset: number,
-    src: number,
+    src: IpAddress,
     srcPort: number,
-    dst: number,
+    dst: IpAddress,
     dstPort: number,
     length: number,
   ): void {
     const frame = this.#tx.frame;
     const udpLength = UDP_HEADER_LEN + length;
-    const at = IPV4_PAYLOAD_OFFSET;
+    const at = isIpv6(dst) ? IPV6_PAYLOAD_OFFSET : IPV4_PAYLOAD_OFFSET;
     writeU16(frame, at, srcPort);
     writeU16(frame, at + 2, dstPort);
     writeU16(frame, at + 4, udpLength);
     writeU16(frame, at + 6, 0);
     writeU16(frame, at + 6, udpChecksum(frame, at, udpLength, src, dst));
-    this.#tx.sendIpv4(mac, macOffset, src, dst, IpProtocol.UDP, UDP_TO_GUEST_TTL, 0, udpLength);
+    this.#tx.sendIp(mac, macOffset, src, dst, IpProtocol.UDP, UDP_TO_GUEST_TTL, 0, udpLength);
   }
 
   /** An error the host reported for a datagram of a flow. */
   hostError(handle: number, error: HostUdpError): void {
     const flow = this.#byHandle.get(handle);
     if (flow === undefined) return;
+    const guestIp = flow.guestIp;
     let type: number;
     let code: number;
-    let info = 0;
+    let rest = 0;
     if (error.fromIcmp) {
       type = error.icmpType;
       code = error.icmpCode;
-      if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachable.FRAGMENTATION_NEEDED) {
-        info = error.info & 0xffff;
-      } else if (type !== IcmpType.DEST_UNREACHABLE && type !== IcmpType.TIME_EXCEEDED) {
-        return;
-      }
+      rest = relayedErrorRest(isIpv6(guestIp), type, code, error.info);
+      if (rest < 0) return;
     } else {
       // A local error (e.g. loopback: no ICMP behind ECONNREFUSED is reported as local origin).
-      code = sendErrorCode(error.errno);
+      code = unreachableCode(error.errno, guestIp);
       if (code < 0) return;
-      type = IcmpType.DEST_UNREACHABLE;
+      type = unreachableType(guestIp);
     }
-    const dst = error.dst !== 0 ? this.#toGuestSource(error.dst) ?? flow.lastDst : flow.lastDst;
-    const dstPort = error.dst !== 0 ? error.dstPort : flow.lastDstPort;
-    const from = error.offender !== 0 ? this.#toGuestSource(error.offender) ?? dst : dst;
+    const dstPort = error.dst !== null ? error.dstPort : flow.lastDstPort;
+    const dst = error.dst !== null
+      ? this.#toGuestSource(flow, error.dst, dstPort) ?? flow.lastDst
+      : flow.lastDst;
+    const from = error.offender !== null
+      ? this.#toGuestSource(flow, error.offender, dstPort) ?? dst
+      : dst;
     // The quoted datagram: the guest's header as the host sent it, and the UDP header.
     const quote = this.#quote;
-    const udpLength = UDP_HEADER_LEN + Math.max(0, error.payloadLength);
-    quote[0] = 0x45;
-    quote[1] = 0;
-    writeU16(quote, IPV4.TOTAL_LENGTH, Math.min(0xffff, 20 + udpLength));
-    writeU16(quote, IPV4.IDENTIFICATION, 0);
-    writeU16(quote, IPV4.FLAGS_FRAGMENT, 0);
-    quote[IPV4.TTL] = UDP_TO_GUEST_TTL;
-    quote[IPV4.PROTOCOL] = IpProtocol.UDP;
-    writeU16(quote, IPV4.CHECKSUM, 0);
-    writeIpv4(quote, IPV4.SRC, flow.guestIp);
-    writeIpv4(quote, IPV4.DST, dst);
-    writeU16(quote, IPV4.CHECKSUM, internetChecksum(quote, 0, 20));
-    writeU16(quote, 20, flow.guestPort);
-    writeU16(quote, 22, dstPort);
-    writeU16(quote, 24, Math.min(0xffff, udpLength));
-    writeU16(quote, 26, 0);
+    const udpLength = Math.min(0xffff, UDP_HEADER_LEN + Math.max(0, error.payloadLength));
+    let at: number;
+    if (isIpv6(guestIp)) {
+      emitIpv6Header(quote, 0, udpLength, Ipv6NextHeader.UDP, UDP_TO_GUEST_TTL, guestIp, dst as bigint);
+      at = IPV6_HEADER_LEN;
+    } else {
+      quote[0] = 0x45;
+      quote[1] = 0;
+      writeU16(quote, IPV4.TOTAL_LENGTH, Math.min(0xffff, 20 + udpLength));
+      writeU16(quote, IPV4.IDENTIFICATION, 0);
+      writeU16(quote, IPV4.FLAGS_FRAGMENT, 0);
+      quote[IPV4.TTL] = UDP_TO_GUEST_TTL;
+      quote[IPV4.PROTOCOL] = IpProtocol.UDP;
+      writeU16(quote, IPV4.CHECKSUM, 0);
+      writeIpv4(quote, IPV4.SRC, guestIp);
+      writeIpv4(quote, IPV4.DST, dst as number);
+      writeU16(quote, IPV4.CHECKSUM, internetChecksum(quote, 0, 20));
+      at = 20;
+    }
+    writeU16(quote, at, flow.guestPort);
+    writeU16(quote, at + 2, dstPort);
+    writeU16(quote, at + 4, udpLength);
+    writeU16(quote, at + 6, 0);
     this.#counters.bump(C["udp.nat_icmp_error"]);
-    const n = emitIcmpError(this.#tx.frame, IPV4_PAYLOAD_OFFSET, type, code, info, quote, 0, 28);
-    this.#tx.sendIpv4(flow.guestMac, 0, from, flow.guestIp, IpProtocol.ICMP, 64, 0, n);
+    sendIcmpError(this.#tx, flow.guestMac, 0, from, guestIp, type, code, rest, quote, 0, at + 8);
   }
 
   /** Ends the flows idle for too long. */
@@ -399,9 +549,9 @@ export class UdpNat {
   }
 
   #newFlow(
-    key: number,
+    key: number | bigint,
     eth: EthernetFrame,
-    guestIp: number,
+    guestIp: IpAddress,
     guestPort: number,
     now: number,
   ): Flow | null {
@@ -415,7 +565,7 @@ export class UdpNat {
       counters.bump(C["udp.nat_flow_expired"]);
       this.#end(oldest);
     }
-    const handle = this.#host.open();
+    const handle = this.#host.open(isIpv6(guestIp) ? 6 : 4);
     if (handle < 0) {
       counters.bump(C["udp.nat_socket_error"]);
       return null;
@@ -430,6 +580,7 @@ export class UdpNat {
       dnsOnly: true,
       lastDst: 0,
       lastDstPort: 0,
+      loopbackAliases: null,
     };
     this.#flows.set(key, flow);
     this.#byHandle.set(handle, flow);
@@ -444,10 +595,27 @@ export class UdpNat {
   }
 
   /**
-   * The source address the guest sees for a host sender: loopback becomes the gateway (unless
-   * host loopback is disabled, then it is refused); impossible sources are refused (null).
+   * The source address the guest sees for a host sender `address:port` of `flow`: loopback
+   * becomes the gateway (IPv6: the fd00::/64 address the guest used for that port), unless host
+   * loopback is disabled, then it is refused; impossible sources, and IPv6 ones inside the
+   * guest's own prefix, are refused (null).
    */
-  #toGuestSource(address: number): number | null {
+  #toGuestSource(flow: Flow, address: IpAddress, port: number): IpAddress | null {
+    if (isIpv6(address)) {
+      const six = this.#addresses.ipv6;
+      if (six === null) return null;
+      if (address === IPV6_LOOPBACK) {
+        if (this.#options.disableHostLoopback) return null;
+        return flow.loopbackAliases?.get(port) ?? six.gateway;
+      }
+      if (
+        isSpecialIpv6(address) || isLinkLocalIpv6(address) ||
+        inIpv6Prefix(address, six.prefix, six.prefixLength)
+      ) {
+        return null;
+      }
+      return address;
+    }
     if (isLoopbackIpv4(address)) {
       return this.#options.disableHostLoopback ? null : this.#addresses.gateway;
     }
@@ -459,8 +627,11 @@ export class UdpNat {
     return address;
   }
 
-  /** TFTP to the gateway: "Access violation" for read and write requests, else nothing. */
-  #tftp(eth: EthernetFrame, ip: Ipv4Packet, udp: UdpDatagram): void {
+  /**
+   * TFTP to the gateway (`gateway`, of the guest's family): "Access violation" for read and write
+   * requests, else nothing.
+   */
+  #tftp(eth: EthernetFrame, udp: UdpDatagram, guest: IpAddress, gateway: IpAddress): void {
     const bytes = udp.bytes;
     const at = udp.payloadOffset;
     const opcode = udp.payloadLength >= 2 ? (bytes[at] << 8) | bytes[at + 1] : 0;
@@ -469,69 +640,33 @@ export class UdpNat {
       return;
     }
     this.#counters.bump(C["udp.tftp_refused"]);
-    const frame = this.#tx.frame;
-    const length = TFTP_ACCESS_VIOLATION.length;
-    frame.set(TFTP_ACCESS_VIOLATION, UDP_PAYLOAD_OFFSET);
-    const udpLength = UDP_HEADER_LEN + length;
-    writeU16(frame, IPV4_PAYLOAD_OFFSET, TFTP_PORT);
-    writeU16(frame, IPV4_PAYLOAD_OFFSET + 2, udp.srcPort);
-    writeU16(frame, IPV4_PAYLOAD_OFFSET + 4, udpLength);
-    writeU16(frame, IPV4_PAYLOAD_OFFSET + 6, 0);
-    writeU16(
-      frame,
-      IPV4_PAYLOAD_OFFSET + 6,
-      udpChecksum(frame, IPV4_PAYLOAD_OFFSET, udpLength, ip.dst, ip.src),
-    );
-    this.#tx.sendIpv4(
+    this.#tx.frame.set(TFTP_ACCESS_VIOLATION, udpPayloadOffsetOf(guest));
+    this.sendToGuest(
       eth.bytes,
       eth.srcOffset,
-      ip.dst,
-      ip.src,
-      IpProtocol.UDP,
-      UDP_TO_GUEST_TTL,
-      0,
-      udpLength,
+      gateway,
+      TFTP_PORT,
+      guest,
+      udp.srcPort,
+      TFTP_ACCESS_VIOLATION.length,
     );
   }
 
   /**
-   * An ICMP error to the guest about its datagram `ip` (RFC 1122 §3.2.2: quote the IP header and
-   * 8 bytes), from `from`.
+   * An ICMP error to the guest `to` about its datagram whose IP header is at `ipOffset` of the
+   * frame (RFC 1122 §3.2.2, RFC 4443 §2.4: quoting it), from `from`.
    */
-  #icmpToGuest(eth: EthernetFrame, ip: Ipv4Packet, type: number, code: number, from: number): void {
-    const quoteLength = Math.min(ip.headerLength + 8, ip.totalLength);
-    const n = emitIcmpError(
-      this.#tx.frame,
-      IPV4_PAYLOAD_OFFSET,
-      type,
-      code,
-      0,
-      ip.bytes,
-      ip.offset,
-      quoteLength,
-    );
+  #icmpToGuest(
+    eth: EthernetFrame,
+    ipOffset: number,
+    type: number,
+    code: number,
+    from: IpAddress,
+    to: IpAddress,
+  ): void {
+    const bytes = eth.bytes;
+    const quoteLength = quoteLengthOf(bytes, ipOffset, bytes.length - ipOffset);
     this.#counters.bump(C["udp.nat_icmp_error"]);
-    this.#tx.sendIpv4(eth.bytes, eth.srcOffset, from, ip.src, IpProtocol.ICMP, 64, 0, n);
-  }
-}
-
-/**
- * The ICMP unreachable code for a failed send or a local error, or -1 when the guest should hear
- * nothing (a full buffer, EAGAIN: a loss like any other).
- */
-export function sendErrorCode(errno: number): number {
-  switch (errno) {
-    case ECONNREFUSED:
-      return IcmpUnreachable.PORT;
-    case EHOSTUNREACH:
-      return IcmpUnreachable.HOST;
-    case ENETUNREACH:
-      return IcmpUnreachable.NET;
-    case EAGAIN:
-    case ENOBUFS:
-    case EMSGSIZE: // a local path MTU report: the kernel fragments the next one
-      return -1;
-    default:
-      return IcmpUnreachable.NET;
+    sendIcmpError(this.#tx, bytes, eth.srcOffset, from, to, type, code, 0, bytes, ipOffset, quoteLength);
   }
 }
