@@ -6,7 +6,7 @@ import { bannerLines } from "./src/cli/banner.ts";
 import { parseCommandLine } from "./src/cli/options.ts";
 import type { Config } from "./src/config.ts";
 import { errnoText } from "./src/ffi/errno.ts";
-import { interfaceIpv4 } from "./src/ffi/interfaces.ts";
+import { interfaceIpv4, interfaceIpv6 } from "./src/ffi/interfaces.ts";
 import { POLLHUP, PollSet } from "./src/ffi/poll.ts";
 import { cString, loadShim, type Shim } from "./src/ffi/shim.ts";
 import { openTap } from "./src/link/open_tap.ts";
@@ -61,6 +61,7 @@ async function main(args: string[]): Promise<number> {
   const outcome = parseCommandLine(args, {
     pathExists: (path) => shim.shim_access(cString(path)) === 0,
     interfaceIpv4: (name) => interfaceIpv4(shim, name),
+    interfaceIpv6: (name) => interfaceIpv6(shim, name),
   });
   if (outcome.kind === "exit") {
     writeAll(Deno.stdout, outcome.stdout);

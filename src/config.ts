@@ -39,7 +39,8 @@ export interface Config {
   enableSandbox: boolean;
   enableSeccomp: boolean;
   outboundAddr?: string;
-  outboundAddr6?: string;
+  /** `--outbound-addr6`, resolved: IPv6 UDP and ping sockets (and TCP) are bound to it. */
+  outboundAddr6?: bigint;
   disableDns: boolean;
 }
 

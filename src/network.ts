@@ -100,6 +100,7 @@ export class Network {
       disableHostLoopback: config.disableHostLoopback,
       disableDns: config.disableDns,
       outboundAddr: config.outboundAddr,
+      outboundAddr6: config.outboundAddr6,
     });
     let dns: DnsRelay | null = null;
     try {

@@ -5,7 +5,7 @@
  */
 import type { Config } from "../config.ts";
 import { deriveAddresses } from "../config.ts";
-import { formatIpv4, formatMac } from "../wire/address.ts";
+import { formatIpv4, formatIpv6, formatMac } from "../wire/address.ts";
 
 /**
  * The banner lines, without newlines, for one configuration.
@@ -34,7 +34,9 @@ export function bannerLines(config: Config): string[] {
   if (config.apiSocket !== undefined) lines.push(`* API Socket:      ${config.apiSocket}`);
   // Upstream aligns these two with one more space than the others; kept as is.
   if (config.outboundAddr !== undefined) lines.push(`* Outbound IPv4:    ${config.outboundAddr}`);
-  if (config.outboundAddr6 !== undefined) lines.push(`* Outbound IPv6:    ${config.outboundAddr6}`);
+  if (config.outboundAddr6 !== undefined) {
+    lines.push(`* Outbound IPv6:    ${formatIpv6(config.outboundAddr6)}`);
+  }
   if (config.macAddress !== undefined && config.macAddress.length > 0) {
     // A partial MAC ("0e:d4") is printed as six bytes, the missing ones zero, as upstream does.
     const mac = new Uint8Array(6);

@@ -11,13 +11,7 @@
  */
 import { type Config, DEFAULTS, type TapTarget } from "../config.ts";
 import { LEVELS, type LogLevel } from "../log.ts";
-import {
-  formatIpv4,
-  formatIpv6Groups,
-  parseIpv4,
-  parseIpv6Groups,
-  prefixToMask,
-} from "../wire/address.ts";
+import { formatIpv4, parseIpv4, parseIpv6, prefixToMask } from "../wire/address.ts";
 import { getoptLong, type LongOption, type ParsedOption } from "./getopt.ts";
 import { usageText, versionText } from "./usage.ts";
 
@@ -28,8 +22,8 @@ export interface HostChecks {
   /** The first IPv4 address of interface `name` (getifaddrs order), dotted quad; null if none. */
   interfaceIpv4(name: string): string | null;
   /**
-   * The first IPv6 address of interface `name`; null if none. Optional: without it
-   * `--outbound-addr6` accepts only an IPv6 literal.
+   * The first IPv6 address of interface `name` that is not link-local (getifaddrs order); null
+   * if none. Optional: without it `--outbound-addr6` accepts only an IPv6 literal.
    */
   interfaceIpv6?(name: string): string | null;
 }
@@ -101,7 +95,6 @@ export interface UnsupportedOption {
 export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [
   { option: "--enable-sandbox", isSet: (c) => c.enableSandbox },
   { option: "--enable-seccomp", isSet: (c) => c.enableSeccomp },
-  { option: "--outbound-addr6", isSet: (c) => c.outboundAddr6 !== undefined },
 ];
 
 /**
@@ -393,18 +386,20 @@ function resolveOutboundAddr(text: string, host: HostChecks): string | Stop {
 }
 
 /**
- * `--outbound-addr6`: an IPv6 literal, else the first IPv6 address of the interface so named.
- * Upstream looks the name up in `--outbound-addr`'s value instead (a bug) and misspells the message.
+ * `--outbound-addr6`: an IPv6 literal, else the first IPv6 address of the interface so named (not
+ * a link-local one, see `HostChecks.interfaceIpv6`). Upstream looks the name up in
+ * `--outbound-addr`'s value instead (a bug) and then fails with `--outbound-addr`'s misspelt
+ * message; this one names the option given.
  */
-function resolveOutboundAddr6(text: string, host: HostChecks): string | Stop {
-  const literal = parseIpv6Groups(text);
-  if (literal !== null) return formatIpv6Groups(literal);
+function resolveOutboundAddr6(text: string, host: HostChecks): bigint | Stop {
+  const literal = parseIpv6(text);
+  if (literal !== null) return literal;
   const fromInterface = host.interfaceIpv6?.(text) ?? null;
-  const address = fromInterface === null ? null : parseIpv6Groups(fromInterface);
+  const address = fromInterface === null ? null : parseIpv6(fromInterface);
   if (address === null) {
     return stop("outbound-addr6 has to be valid ipv6 address or interface name.", false);
   }
-  return formatIpv6Groups(address);
+  return address;
 }
 
 /** Upstream `slirp4netns_config_from_options`: CIDR, outbound addresses, MAC, in that order. */

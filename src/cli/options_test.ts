@@ -111,7 +111,7 @@ Deno.test("parseCommandLine() reads every option into the configuration", () => 
     enableSandbox: true,
     enableSeccomp: true,
     outboundAddr: "10.1.2.3",
-    outboundAddr6: "fd00::1",
+    outboundAddr6: 0xfd00n << 112n | 1n,
     disableDns: true,
   });
   deepStrictEqual(stdoutLines, [
@@ -613,9 +613,15 @@ Deno.test("parseCommandLine() takes --outbound-addr as an IPv4 literal or an int
 });
 
 Deno.test("parseCommandLine() takes --outbound-addr6 as an IPv6 literal or its own interface", () => {
-  strictEqual(run("--outbound-addr6=2001:DB8::0:1", "1", "t").config.outboundAddr6, "2001:db8::1");
+  strictEqual(
+    run("--outbound-addr6=2001:DB8::0:1", "1", "t").config.outboundAddr6,
+    0x2001_0db8n << 96n | 1n,
+  );
   // Upstream looks up --outbound-addr's value here; we look up the name given.
-  strictEqual(run("--outbound-addr6=eth0", "1", "t").config.outboundAddr6, "2001:db8::5");
+  strictEqual(
+    run("--outbound-addr6=eth0", "1", "t").config.outboundAddr6,
+    0x2001_0db8n << 96n | 5n,
+  );
   const refused = failure(
     "outbound-addr6 has to be valid ipv6 address or interface name.",
     false,

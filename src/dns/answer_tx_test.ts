@@ -16,7 +16,7 @@ function setup(mtu = 1500) {
   const counters = new Counters();
   const answers = new DnsAnswerTx(
     new GuestTx(link, mtu, ADDRESSES, counters),
-    ADDRESSES.dns,
+    ADDRESSES,
     counters,
   );
   return { link, counters, answers };

@@ -1,5 +1,6 @@
 /**
- * The DNS forwarder behind 10.0.2.3:53 (UDP): each guest query goes to the host's nameservers in
+ * The DNS forwarder behind 10.0.2.3:53 and fd00::3:53 (UDP): each guest query, over IPv4 or IPv6,
+ * goes to the host's nameservers (of either family, whatever the query's) in
  * resolv.conf order, one after the other, until one answers. Pure logic: the clock, the upstream
  * sockets and the path back to the guest are injected, so it is tested without threads or a
  * kernel. The resolver worker (src/workers/dns_resolver.ts) wires it to real sockets and the tap.
@@ -45,6 +46,7 @@ import {
   emitDnsErrorReply,
   sameQuestion,
 } from "../wire/dns.ts";
+import type { IpAddress } from "../wire/address.ts";
 import { readU16, writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "../stack/counters.ts";
 import type { Nameserver, ResolvConf } from "./resolv_conf.ts";
@@ -64,7 +66,8 @@ export const MAX_IN_FLIGHT = 128;
 export interface GuestEndpoint {
   /** The guest's MAC (6 bytes, a copy). */
   mac: Uint8Array;
-  ip: number;
+  /** IPv4 or IPv6: the answer goes back in the family the query came in. */
+  ip: IpAddress;
   port: number;
 }
 

@@ -21,7 +21,10 @@ const MAX_QUERY_FRAME = 14 + 65535;
 /** What the relay needs from the network being started. */
 export interface DnsRelayOptions {
   shim: Shim;
-  config: Pick<Config, "mtu" | "network" | "prefix" | "enableIpv6" | "outboundAddr">;
+  config: Pick<
+    Config,
+    "mtu" | "network" | "prefix" | "enableIpv6" | "outboundAddr" | "outboundAddr6"
+  >;
   /** The tap fd, shared with the worker for writing answers. */
   tap: Tap;
   /** resolv.conf to read (tests); default /etc/resolv.conf. */
@@ -66,6 +69,7 @@ export class DnsRelay {
         ipv6: config.enableIpv6,
         counters: countersBuffer,
         outboundAddr: config.outboundAddr,
+        outboundAddr6: config.outboundAddr6,
         resolvConfPath: options.resolvConfPath,
       }),
     });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { loadShim } from "../ffi/shim.ts";
 import { decodeSockaddrIn, EPOLLIN, SOCKADDR_IN6_SIZE } from "../ffi/sockaddr.ts";
 import type { HostUdpError } from "../stack/udp_nat.ts";
+import type { IpAddress } from "../wire/address.ts";
 import { DatagramSockets } from "./datagram_sockets.ts";
 import { Reactor } from "./reactor.ts";
 
@@ -56,13 +57,13 @@ Deno.test("DatagramSockets receive into the sink's buffer and report ICMP port u
   const reactor = Reactor.create(shim);
   const loop = reactor.run();
   const buffer = new Uint8Array(2048);
-  const got: { handle: number; src: number; srcPort: number; text: string }[] = [];
+  const got: { handle: number; src: IpAddress; srcPort: number; text: string }[] = [];
   const errors: HostUdpError[] = [];
   // Bound to 127.0.0.1 (as --outbound-addr binds them), so each has its port at once.
-  const sockets = new DatagramSockets(shim, reactor, 0, LOOPBACK, {
+  const sockets = new DatagramSockets(shim, reactor, "udp", { ipv4: LOOPBACK, ipv6: 0n }, {
     buffer,
-    offset: 100,
-    room: 1900,
+    ipv4: { offset: 100, room: 1900 },
+    ipv6: { offset: 100, room: 1900 },
     data: (handle, src, srcPort, length) =>
       got.push({
         handle,
@@ -73,8 +74,8 @@ Deno.test("DatagramSockets receive into the sink's buffer and report ICMP port u
     error: (_handle, error) => errors.push(error),
   });
   try {
-    const a = sockets.open();
-    const b = sockets.open();
+    const a = sockets.open(4);
+    const b = sockets.open(4);
     assert.ok(a >= 0 && b >= 0);
     const message = new TextEncoder().encode("xxhello");
     assert.equal(sockets.sendTo(a, message, 2, 5, LOOPBACK, localPort(shim, b)), 5);
@@ -84,7 +85,7 @@ Deno.test("DatagramSockets receive into the sink's buffer and report ICMP port u
     assert.equal(got[0].srcPort, localPort(shim, a));
     assert.equal(got[0].text, "hello");
     // A port nobody listens on: the port of a socket we just closed.
-    const c = sockets.open();
+    const c = sockets.open(4);
     const closedPort = localPort(shim, c);
     sockets.close(c);
     assert.equal(sockets.sendTo(a, message, 0, 7, LOOPBACK, closedPort), 7);

@@ -6,7 +6,7 @@ import { UpstreamUdpSockets } from "./upstream_sockets.ts";
 Deno.test("UpstreamUdpSockets connect to port 53 and report ECONNREFUSED from a closed one", async () => {
   const shim = await loadShim();
   const epoll = shim.shim_epoll_create();
-  const sockets = new UpstreamUdpSockets(shim, epoll, 0);
+  const sockets = new UpstreamUdpSockets(shim, epoll, { ipv4: 0, ipv6: 0n });
   try {
     // Nothing listens on 127.0.0.253 (loopback, never the machine's resolver): the kernel
     // answers with ICMP port unreachable, which the connected socket reports once.

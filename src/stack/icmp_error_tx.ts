@@ -1,24 +1,20 @@
 /**
  * ICMP errors to the guest about datagrams it sent, for both families: ICMP (RFC 792; RFC 1122
- * §3.2.2) towards IPv4 senders and ICMPv6 (RFC 4443 §3) towards IPv6 ones. The messages have one
- * layout (src/wire/icmp.ts); what differs is abstracted here once: the type and code numbers for a
- * host-side failure, how much of the offending datagram is quoted, and the checksum's
- * pseudo-header. The UDP and ICMP echo NAT use it. Read RFC 4443 §2.4 before editing.
+ * §3.2.2) towards IPv4 senders and ICMPv6 (RFC 4443 §3) towards IPv6 ones. What differs is
+ * abstracted here once: the type and code numbers for a host-side failure, how much of the
+ * offending datagram is quoted, and the message builder (src/wire/icmp.ts, src/wire/icmpv6.ts).
+ * The UDP and ICMP echo NAT use it. Read RFC 4443 §2.4 before editing.
  */
 
 import { EAGAIN, ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ENOBUFS } from "../ffi/errno.ts";
 import { type IpAddress, isIpv6 } from "../wire/address.ts";
-import { pseudoHeaderSum } from "../wire/checksum.ts";
+import { emitIcmpError, icmpQuoteLength, IcmpType, IcmpUnreachable } from "../wire/icmp.ts";
 import {
-  emitIcmpError,
-  ICMP_HEADER_LEN,
-  icmpQuoteLength,
-  ICMPV6_MAX_QUOTE_LEN,
-  IcmpType,
-  IcmpUnreachable,
+  emitIcmpv6Error,
+  icmpv6QuoteLength,
   Icmpv6Type,
   Icmpv6Unreachable,
-} from "../wire/icmp.ts";
+} from "../wire/icmpv6.ts";
 import { IpProtocol } from "../wire/ipv4.ts";
 import { IPV6_HEADER_LEN, Ipv6NextHeader } from "../wire/ipv6.ts";
 import { readU16 } from "../wire/view.ts";
@@ -86,8 +82,7 @@ export function relayedErrorRest(ipv6: boolean, type: number, code: number, info
  */
 export function quoteLengthOf(bytes: Uint8Array, offset: number, length: number): number {
   if (bytes[offset] >>> 4 === 6) {
-    const datagram = IPV6_HEADER_LEN + readU16(bytes, offset + 4);
-    return Math.min(length, datagram, ICMPV6_MAX_QUOTE_LEN);
+    return icmpv6QuoteLength(Math.min(length, IPV6_HEADER_LEN + readU16(bytes, offset + 4)));
   }
   return icmpQuoteLength(bytes, offset, Math.min(length, readU16(bytes, offset + 2)));
 }
@@ -112,12 +107,30 @@ export function sendIcmpError(
   quoteLength: number,
 ): void {
   if (isIpv6(to)) {
-    const length = ICMP_HEADER_LEN + quoteLength;
-    const pseudo = pseudoHeaderSum(from, to, Ipv6NextHeader.ICMPV6, length);
-    emitIcmpError(tx.frame, IPV6_PAYLOAD_OFFSET, type, code, rest, quote, quoteOffset, quoteLength, pseudo);
-    tx.sendIpv6(mac, macOffset, from as bigint, to, Ipv6NextHeader.ICMPV6, ICMP_ERROR_TTL, 0, length);
+    const n = emitIcmpv6Error(
+      tx.frame,
+      IPV6_PAYLOAD_OFFSET,
+      type,
+      code,
+      rest,
+      quote,
+      quoteOffset,
+      quoteLength,
+      from as bigint,
+      to,
+    );
+    tx.sendIpv6(mac, macOffset, from as bigint, to, Ipv6NextHeader.ICMPV6, ICMP_ERROR_TTL, 0, n);
     return;
   }
-  const n = emitIcmpError(tx.frame, IPV4_PAYLOAD_OFFSET, type, code, rest, quote, quoteOffset, quoteLength);
+  const n = emitIcmpError(
+    tx.frame,
+    IPV4_PAYLOAD_OFFSET,
+    type,
+    code,
+    rest,
+    quote,
+    quoteOffset,
+    quoteLength,
+  );
   tx.sendIpv4(mac, macOffset, from as number, to, IpProtocol.ICMP, ICMP_ERROR_TTL, 0, n);
 }

@@ -29,16 +29,15 @@
 import type { Addresses } from "../config.ts";
 import { EACCES, EAFNOSUPPORT, EPERM, EPROTONOSUPPORT } from "../ffi/errno.ts";
 import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK, isIpv6, writeIpv4 } from "../wire/address.ts";
-import { finishChecksum, internetChecksum, pseudoHeaderSum, sumBytes } from "../wire/checksum.ts";
+import { internetChecksum, pseudoHeaderSum } from "../wire/checksum.ts";
 import { ETHERNET_HEADER_LEN, EthernetFrame } from "../wire/ethernet.ts";
+import { ICMP, ICMP_HEADER_LEN, IcmpMessage, IcmpType } from "../wire/icmp.ts";
 import {
-  ICMP,
-  ICMP_HEADER_LEN,
-  IcmpMessage,
-  IcmpType,
+  fillIcmpv6Checksum,
+  Icmpv6Message,
   Icmpv6Type,
   Icmpv6Unreachable,
-} from "../wire/icmp.ts";
+} from "../wire/icmpv6.ts";
 import { IpProtocol, IPV4, Ipv4Packet, isLoopbackIpv4 } from "../wire/ipv4.ts";
 import {
   emitIpv6Header,
@@ -141,6 +140,7 @@ export class IcmpNat {
   readonly #ip = new Ipv4Packet();
   readonly #ip6 = new Ipv6Packet();
   readonly #icmp = new IcmpMessage();
+  readonly #icmp6 = new Icmpv6Message();
   /** A rebuilt echo request: an IPv4 (20) or IPv6 (40) header and the 8-byte echo header. */
   readonly #quote = new Uint8Array(IPV6_HEADER_LEN + ICMP_HEADER_LEN);
   /** Per family (index 0: IPv4, 1: IPv6), when the host last refused a ping socket. */
@@ -208,7 +208,7 @@ export class IcmpNat {
       counters.bump(C["icmp.truncated"]);
       return;
     }
-    const icmp = this.#icmp.wrap(eth.bytes, ip.payloadOffset, ip.payloadLength);
+    const icmp = this.#icmp6.wrap(eth.bytes, ip.payloadOffset, ip.payloadLength);
     if (icmp.check() !== "ok") {
       counters.bump(C["icmp.truncated"]);
       return;
@@ -257,14 +257,16 @@ export class IcmpNat {
   #echo(
     eth: EthernetFrame,
     ipOffset: number,
-    icmp: IcmpMessage,
+    icmp: IcmpMessage | Icmpv6Message,
     src: IpAddress,
     dst: IpAddress,
     hostDst: IpAddress,
     now: number,
   ): void {
     const counters = this.#counters;
-    const key = isIpv6(src) ? (src << 16n) | BigInt(icmp.identifier) : src * 65536 + icmp.identifier;
+    const key = isIpv6(src)
+      ? (src << 16n) | BigInt(icmp.identifier)
+      : src * 65536 + icmp.identifier;
     let flow = this.#flows.get(key);
     if (flow === undefined) {
       const created = this.#newFlow(key, eth, src, icmp.identifier, now);
@@ -325,8 +327,7 @@ export class IcmpNat {
     writeU16(frame, at + ICMP.CHECKSUM, 0);
     this.#counters.bump(C["icmp.nat_echo_reply"]);
     if (v6) {
-      const pseudo = pseudoHeaderSum(from, flow.guestIp, Ipv6NextHeader.ICMPV6, length);
-      writeU16(frame, at + ICMP.CHECKSUM, finishChecksum(sumBytes(frame, at, length, pseudo)));
+      fillIcmpv6Checksum(frame, at, length, from as bigint, flow.guestIp as bigint);
       this.#tx.sendIpv6(
         flow.guestMac,
         0,
@@ -363,7 +364,9 @@ export class IcmpNat {
     const v6 = isIpv6(guestIp);
     const rest = relayedErrorRest(v6, error.icmpType, error.icmpCode, error.info);
     if (rest < 0) return;
-    const dst = error.dst !== null ? this.#toGuestSource(flow, error.dst) ?? flow.lastDst : flow.lastDst;
+    const dst = error.dst !== null
+      ? this.#toGuestSource(flow, error.dst) ?? flow.lastDst
+      : flow.lastDst;
     const from = error.offender !== null ? this.#toGuestSource(flow, error.offender) ?? dst : dst;
     const quote = this.#quote;
     quote.fill(0);

@@ -48,7 +48,14 @@ function setup(mtu = 1500) {
   const warnings: string[] = [];
   const forwarders: { icmp?: (f: Uint8Array, now: number) => void } = {};
   const dispatcher = new Dispatcher(ADDRESSES, mtu, link, counters, forwarders);
-  const nat = new IcmpNat(ADDRESSES, dispatcher.tx, host, counters, (m) => warnings.push(m));
+  const nat = new IcmpNat(
+    ADDRESSES,
+    { disableHostLoopback: false },
+    dispatcher.tx,
+    host,
+    counters,
+    (m) => warnings.push(m),
+  );
   forwarders.icmp = (frame, now) => nat.fromGuest(frame, now);
   /** What the kernel hands back on a ping socket: the reply with the socket's own identifier. */
   const reply = (handle: number, src: number, request: Uint8Array, now = 0) => {

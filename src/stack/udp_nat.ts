@@ -42,15 +42,10 @@
  */
 
 import type { Addresses } from "../config.ts";
-import { EthernetFrame, ETHERNET_HEADER_LEN } from "../wire/ethernet.ts";
-import { IcmpType, IcmpUnreachable, Icmpv6Type, Icmpv6Unreachable } from "../wire/icmp.ts";
-import {
-  inIpv6Prefix,
-  type IpAddress,
-  IPV6_LOOPBACK,
-  isIpv6,
-  writeIpv4,
-} from "../wire/address.ts";
+import { ETHERNET_HEADER_LEN, EthernetFrame } from "../wire/ethernet.ts";
+import { IcmpType, IcmpUnreachable } from "../wire/icmp.ts";
+import { Icmpv6Type, Icmpv6Unreachable } from "../wire/icmpv6.ts";
+import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK, isIpv6, writeIpv4 } from "../wire/address.ts";
 import { internetChecksum } from "../wire/checksum.ts";
 import {
   IpProtocol,
@@ -309,7 +304,14 @@ export class UdpNat {
       }
       if (this.#options.disableHostLoopback) {
         counters.bump(C["udp.nat_host_loopback_refused"]);
-        this.#icmpToGuest(eth, ip.offset, IcmpType.DEST_UNREACHABLE, IcmpUnreachable.NET, dst, ip.src);
+        this.#icmpToGuest(
+          eth,
+          ip.offset,
+          IcmpType.DEST_UNREACHABLE,
+          IcmpUnreachable.NET,
+          dst,
+          ip.src,
+        );
         return;
       }
       hostDst = HOST_LOOPBACK;
@@ -508,7 +510,15 @@ export class UdpNat {
     const udpLength = Math.min(0xffff, UDP_HEADER_LEN + Math.max(0, error.payloadLength));
     let at: number;
     if (isIpv6(guestIp)) {
-      emitIpv6Header(quote, 0, udpLength, Ipv6NextHeader.UDP, UDP_TO_GUEST_TTL, guestIp, dst as bigint);
+      emitIpv6Header(
+        quote,
+        0,
+        udpLength,
+        Ipv6NextHeader.UDP,
+        UDP_TO_GUEST_TTL,
+        guestIp,
+        dst as bigint,
+      );
       at = IPV6_HEADER_LEN;
     } else {
       quote[0] = 0x45;
@@ -667,6 +677,18 @@ export class UdpNat {
     const bytes = eth.bytes;
     const quoteLength = quoteLengthOf(bytes, ipOffset, bytes.length - ipOffset);
     this.#counters.bump(C["udp.nat_icmp_error"]);
-    sendIcmpError(this.#tx, bytes, eth.srcOffset, from, to, type, code, 0, bytes, ipOffset, quoteLength);
+    sendIcmpError(
+      this.#tx,
+      bytes,
+      eth.srcOffset,
+      from,
+      to,
+      type,
+      code,
+      0,
+      bytes,
+      ipOffset,
+      quoteLength,
+    );
   }
 }

@@ -15,7 +15,7 @@ import {
   UDP_DNS_IDLE_MS,
   UDP_EVICT_IDLE_MS,
   UDP_IDLE_MS,
-  UDP_PAYLOAD_OFFSET,
+  UDP_IPV4_PAYLOAD_OFFSET,
   UdpNat,
   type UdpNatOptions,
 } from "./udp_nat.ts";
@@ -71,7 +71,7 @@ function setup(options: Partial<UdpNatOptions> = {}, mtu = 1500) {
   });
   /** Puts `data` where the host socket layer receives it, then hands it to the NAT. */
   const reply = (handle: number, src: number, srcPort: number, data: Uint8Array, now = 0) => {
-    tx.frame.set(data, UDP_PAYLOAD_OFFSET);
+    tx.frame.set(data, UDP_IPV4_PAYLOAD_OFFSET);
     nat.fromHost(handle, src, srcPort, data.length, now);
   };
   return { nat, host, link, counters, tx, dispatcher: viaDispatcher, reply };

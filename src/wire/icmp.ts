@@ -1,12 +1,10 @@
 /**
- * ICMP for IPv4 (RFC 792) and the ICMPv6 messages with the same layout (RFC 4443 §2.1, §3, §4):
- * echo request/reply, and error messages (destination unreachable, time exceeded, packet too big)
- * that quote the offending datagram. The two differ in their type and code numbers and in the
- * checksum, which for ICMPv6 also covers the RFC 8200 §8.1 pseudo-header (pass its sum as
- * `pseudoSum`). Read RFC 792, RFC 1122 §3.2.2 and RFC 4443 §2 before editing.
+ * ICMP for IPv4 (RFC 792): echo request/reply, and error messages (destination unreachable,
+ * time exceeded) that quote the offending datagram. Read RFC 792 and RFC 1122 §3.2.2 before
+ * editing.
  */
 
-import { finishChecksum, internetChecksum, sumBytes } from "./checksum.ts";
+import { internetChecksum } from "./checksum.ts";
 import { ByteView, copyBytes, writeU16, writeU32 } from "./view.ts";
 
 /*
@@ -60,31 +58,6 @@ export const IcmpUnreachable = {
   HOST_PROHIBITED: 10,
   ADMIN_PROHIBITED: 13,
 } as const;
-
-/** ICMPv6 types (RFC 4443 §2.1) of the messages laid out as ICMP's. */
-export const Icmpv6Type = {
-  DEST_UNREACHABLE: 1,
-  PACKET_TOO_BIG: 2,
-  TIME_EXCEEDED: 3,
-  PARAMETER_PROBLEM: 4,
-  ECHO_REQUEST: 128,
-  ECHO_REPLY: 129,
-} as const;
-
-/** Codes of ICMPv6 destination unreachable (RFC 4443 §3.1). */
-export const Icmpv6Unreachable = {
-  NO_ROUTE: 0,
-  ADMIN_PROHIBITED: 1,
-  BEYOND_SCOPE: 2,
-  ADDRESS: 3,
-  PORT: 4,
-} as const;
-
-/**
- * The most an ICMPv6 error quotes of the invoking packet: as much as fits in the minimum IPv6
- * MTU, 1280 bytes, behind a 40-byte IPv6 header and the 8-byte ICMPv6 header (RFC 4443 §2.4 (c)).
- */
-export const ICMPV6_MAX_QUOTE_LEN = 1280 - 40 - 8;
 
 /** Bytes of original data quoted after the quoted IP header (RFC 792: "64 bits"). */
 export const ICMP_QUOTED_DATA_LEN = 8;
@@ -151,12 +124,9 @@ export class IcmpMessage extends ByteView {
     return this.length - ICMP.DATA;
   }
 
-  /**
-   * Whether the checksum over the whole view is correct; for ICMPv6, `pseudoSum` is the sum of
-   * the pseudo-header (`pseudoHeaderSum(src, dst, 58, length)`).
-   */
-  verifyChecksum(pseudoSum = 0): boolean {
-    return finishChecksum(sumBytes(this.bytes, this.offset, this.length, pseudoSum)) === 0;
+  /** Whether the checksum over the whole view is correct. */
+  verifyChecksum(): boolean {
+    return internetChecksum(this.bytes, this.offset, this.length) === 0;
   }
 
   /** Recomputes and writes the checksum over the whole view. */
@@ -205,9 +175,8 @@ export function icmpQuoteLength(datagram: Uint8Array, offset: number, length: nu
  * Writes an ICMP error message (destination unreachable, time exceeded, ...) at `offset`:
  * header with `restOfHeader` as the 32-bit second word (0, or the next-hop MTU for
  * "fragmentation needed"), then `quoteLength` bytes copied from `datagram[datagramOffset..]`
- * (see `icmpQuoteLength`), then the checksum, over `pseudoSum` too (ICMPv6: the pseudo-header's
- * sum for the message's addresses and length `8 + quoteLength`; 0 for ICMP). Returns the message
- * length. The caller makes sure `8 + quoteLength` bytes fit.
+ * (see `icmpQuoteLength`), then the checksum. Returns the ICMP message length. The caller makes
+ * sure `8 + quoteLength` bytes fit.
  *
  * @example
  * ```ts
@@ -229,7 +198,6 @@ export function emitIcmpError(
   datagram: Uint8Array,
   datagramOffset: number,
   quoteLength: number,
-  pseudoSum = 0,
 ): number {
   bytes[offset + ICMP.TYPE] = type;
   bytes[offset + ICMP.CODE] = code;
@@ -237,10 +205,6 @@ export function emitIcmpError(
   writeU32(bytes, offset + ICMP.REST_OF_HEADER, restOfHeader);
   copyBytes(bytes, offset + ICMP.DATA, datagram, datagramOffset, quoteLength);
   const length = ICMP_HEADER_LEN + quoteLength;
-  writeU16(
-    bytes,
-    offset + ICMP.CHECKSUM,
-    finishChecksum(sumBytes(bytes, offset, length, pseudoSum)),
-  );
+  writeU16(bytes, offset + ICMP.CHECKSUM, internetChecksum(bytes, offset, length));
   return length;
 }

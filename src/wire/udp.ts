@@ -1,8 +1,9 @@
 /**
- * UDP datagrams over IPv4 (RFC 768), with the pseudo-header checksum. Read RFC 768 and
- * RFC 1122 §4.1.3.4 before editing.
+ * UDP datagrams over IPv4 (RFC 768) and IPv6 (RFC 8200 §8.1), with the pseudo-header checksum of
+ * the family of the addresses. Read RFC 768, RFC 1122 §4.1.3.4 and RFC 8200 §8.1 before editing.
  */
 
+import type { IpAddress } from "./address.ts";
 import { finishChecksum, pseudoHeaderSum, sumBytes } from "./checksum.ts";
 import { IpProtocol } from "./ipv4.ts";
 import { ByteView, writeU16 } from "./view.ts";
@@ -98,12 +99,13 @@ export class UdpDatagram extends ByteView {
   }
 
   /**
-   * Whether the checksum is correct for the given IP addresses. A zero checksum means the sender
-   * computed none and is accepted (RFC 768: "An all zero transmitted checksum value means that
-   * the transmitter generated no checksum").
+   * Whether the checksum is correct for the given IP addresses. Over IPv4 a zero checksum means
+   * the sender computed none and is accepted (RFC 768: "An all zero transmitted checksum value
+   * means that the transmitter generated no checksum"); over IPv6 it is wrong (RFC 8200 §8.1:
+   * "IPv6 receivers must discard UDP packets containing a zero checksum").
    */
-  verifyChecksum(src: number, dst: number): boolean {
-    if (this.checksum === 0) return true;
+  verifyChecksum(src: IpAddress, dst: IpAddress): boolean {
+    if (this.checksum === 0) return typeof src === "number";
     const udpLength = this.udpLength;
     const sum = sumBytes(
       this.bytes,
@@ -115,7 +117,7 @@ export class UdpDatagram extends ByteView {
   }
 
   /** Computes and writes the checksum over `udpLength` bytes (see `udpChecksum`). */
-  fillChecksum(src: number, dst: number): void {
+  fillChecksum(src: IpAddress, dst: IpAddress): void {
     this.setU16(UDP.CHECKSUM, 0);
     this.setU16(UDP.CHECKSUM, udpChecksum(this.bytes, this.offset, this.udpLength, src, dst));
   }
@@ -130,8 +132,8 @@ export function udpChecksum(
   bytes: Uint8Array,
   offset: number,
   udpLength: number,
-  src: number,
-  dst: number,
+  src: IpAddress,
+  dst: IpAddress,
 ): number {
   const sum = sumBytes(
     bytes,
@@ -152,8 +154,8 @@ export function emitUdpHeader(
   srcPort: number,
   dstPort: number,
   payloadLength: number,
-  src: number,
-  dst: number,
+  src: IpAddress,
+  dst: IpAddress,
 ): void {
   const udpLength = UDP_HEADER_LEN + payloadLength;
   writeU16(bytes, offset + UDP.SRC_PORT, srcPort);

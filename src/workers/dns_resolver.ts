@@ -1,5 +1,6 @@
 /**
- * The DNS-resolver Worker: answers the guest's UDP queries to the DNS address by forwarding them
+ * The DNS-resolver Worker: answers the guest's UDP queries to the DNS address (10.0.2.3, and
+ * fd00::3 with `-6`), each in the family it came in, by forwarding them
  * to the host's nameservers (logic: src/dns/forwarder.ts). Query frames arrive through a
  * FrameRing fed by the tap reader (src/host/ring_feed.ts: an eventfd signal per batch, only while
  * this worker sleeps); answers are written to the tap by this worker itself, with the DNS address
@@ -27,7 +28,8 @@ import { Counters } from "../stack/counters.ts";
 import { GuestTx } from "../stack/guest_tx.ts";
 import { parseIpv4 } from "../wire/address.ts";
 import { EthernetFrame } from "../wire/ethernet.ts";
-import { Ipv4Packet } from "../wire/ipv4.ts";
+import { IpPacket } from "../wire/ip.ts";
+import { IpProtocol } from "../wire/ipv4.ts";
 import { UdpDatagram } from "../wire/udp.ts";
 
 /** The start message: the ring of query frames and its eventfds, and the rest. */
@@ -43,6 +45,8 @@ export interface DnsResolverStart extends RingWorkerChannel {
   counters: SharedArrayBuffer;
   /** `--outbound-addr` as an IPv4 literal. */
   outboundAddr?: string;
+  /** `--outbound-addr6`. */
+  outboundAddr6?: bigint;
   /** resolv.conf to read; default /etc/resolv.conf. */
   resolvConfPath?: string;
 }
@@ -67,25 +71,25 @@ async function run(start: DnsResolverStart): Promise<void> {
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.signalFd, EPOLLIN, SIGNAL_TOKEN);
-  const sockets = new UpstreamUdpSockets(
-    shim,
-    epoll,
-    start.outboundAddr ? parseIpv4(start.outboundAddr) ?? 0 : 0,
-  );
+  const sockets = new UpstreamUdpSockets(shim, epoll, {
+    ipv4: start.outboundAddr ? parseIpv4(start.outboundAddr) ?? 0 : 0,
+    ipv6: start.outboundAddr6 ?? 0n,
+  });
   const watcher = new ResolvConfWatcher(shimFiles(shim), start.resolvConfPath ?? RESOLV_CONF_PATH);
   const forwarder = new DnsForwarder(
     (now) => watcher.current(now),
     sockets,
-    new DnsAnswerTx(tx, addresses.dns, counters),
+    new DnsAnswerTx(tx, addresses, counters),
     counters,
   );
   const eth = new EthernetFrame();
-  const ip = new Ipv4Packet();
+  const ip = new IpPacket();
   const udp = new UdpDatagram();
+  // A query over IPv4 or IPv6 (the dispatcher strips IPv6 extension headers).
   const query = (frame: Uint8Array, now: number) => {
     eth.wrap(frame);
-    ip.wrap(frame, eth.payloadOffset, eth.payloadLength);
-    if (eth.check() !== "ok" || ip.check() !== "ok") return;
+    if (eth.check() !== "ok" || !ip.read(frame, eth.payloadOffset, eth.payloadLength)) return;
+    if (ip.protocol !== IpProtocol.UDP) return;
     udp.wrap(frame, ip.payloadOffset, ip.payloadLength);
     if (udp.check() !== "ok") return;
     const from: GuestEndpoint = {
