@@ -15,23 +15,42 @@ import {
   UDP_DNS_IDLE_MS,
   UDP_EVICT_IDLE_MS,
   UDP_IDLE_MS,
-  UDP_IPV4_PAYLOAD_OFFSET,
+  UDP_IPV6_MAX_PAYLOAD,
   UdpNat,
   type UdpNatOptions,
+  udpPayloadOffsetOf,
 } from "./udp_nat.ts";
+import type { IpAddress } from "../wire/address.ts";
+import { Icmpv6Type, Icmpv6Unreachable } from "../wire/icmpv6.ts";
+import { IPV6_HEADER_LEN, Ipv6NextHeader } from "../wire/ipv6.ts";
+import { readIpv6 } from "../wire/address.ts";
+import { readU16 } from "../wire/view.ts";
+import { seeded } from "./testdata/fragments.ts";
+import {
+  ADDRESSES6,
+  GUEST_IP6,
+  readIpv6Sent,
+  REMOTE6,
+  udp6Frame,
+  V6,
+} from "./testdata/ipv6_datagrams.ts";
+import { slirpMac } from "./slirp_mac.ts";
 
 const REMOTE = 0xc6336402; // 198.51.100.2
 
 class FakeHost implements HostUdpSockets {
   next = 100;
   open_ = new Set<number>();
-  sent: { handle: number; data: Uint8Array; address: number; port: number }[] = [];
+  /** The family each socket was opened with. */
+  families = new Map<number, 4 | 6>();
+  sent: { handle: number; data: Uint8Array; address: IpAddress; port: number }[] = [];
   failOpen = 0;
   sendResult = 0;
-  open(): number {
+  open(family: 4 | 6): number {
     if (this.failOpen) return -this.failOpen;
     const h = this.next++;
     this.open_.add(h);
+    this.families.set(h, family);
     return h;
   }
   sendTo(
@@ -39,10 +58,11 @@ class FakeHost implements HostUdpSockets {
     bytes: Uint8Array,
     offset: number,
     length: number,
-    address: number,
+    address: IpAddress,
     port: number,
   ) {
     assert.ok(this.open_.has(handle));
+    assert.equal(typeof address === "bigint" ? 6 : 4, this.families.get(handle), "family");
     assert.ok(offset >= 0 && offset + length <= bytes.length, "reads inside the frame");
     this.sent.push({ handle, data: bytes.slice(offset, offset + length), address, port });
     return this.sendResult < 0 ? this.sendResult : length;
@@ -59,7 +79,7 @@ function setup(options: Partial<UdpNatOptions> = {}, mtu = 1500) {
   const dispatcher = new Dispatcher(ADDRESSES, mtu, link, counters);
   const tx: GuestTx = dispatcher.tx;
   const nat = new UdpNat(
-    ADDRESSES,
+    ADDRESSES6,
     { disableHostLoopback: false, disableDns: false, ...options },
     tx,
     host,
@@ -70,8 +90,8 @@ function setup(options: Partial<UdpNatOptions> = {}, mtu = 1500) {
     udp: (frame, now) => nat.fromGuest(frame, now),
   });
   /** Puts `data` where the host socket layer receives it, then hands it to the NAT. */
-  const reply = (handle: number, src: number, srcPort: number, data: Uint8Array, now = 0) => {
-    tx.frame.set(data, UDP_IPV4_PAYLOAD_OFFSET);
+  const reply = (handle: number, src: IpAddress, srcPort: number, data: Uint8Array, now = 0) => {
+    tx.frame.set(data, udpPayloadOffsetOf(src));
     nat.fromHost(handle, src, srcPort, data.length, now);
   };
   return { nat, host, link, counters, tx, dispatcher: viaDispatcher, reply };
@@ -381,4 +401,236 @@ Deno.test("UDP bad input (CVE-2021-3594 class) never reaches the NAT; a short UD
   dispatcher.handleFrame(short, 0);
   assert.equal(new TextDecoder().decode(host.sent[0].data), "hello");
   assert.equal(link.take().length, 0);
+});
+
+// --- IPv6 ---
+
+/** An address of fd00::/64 by its interface identifier. */
+const inPrefix = (iid: bigint) => V6.prefix | iid;
+
+Deno.test("UdpNat sends IPv6 datagrams from an AF_INET6 socket per guest endpoint", () => {
+  const { nat, host, counters } = setup();
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("one")), 0);
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6 + 1n, 8, data("two")), 0);
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5001, REMOTE6, 7, data("three")), 0);
+  // An IPv4 endpoint with the same port is a flow of its own.
+  nat.fromGuest(udpFrame(GUEST_IP, 5000, REMOTE, 7, data("four")), 0);
+  assert.deepEqual(
+    host.sent.map((s) => [s.handle, s.address, s.port, new TextDecoder().decode(s.data)]),
+    [
+      [100, REMOTE6, 7, "one"],
+      [100, REMOTE6 + 1n, 8, "two"],
+      [101, REMOTE6, 7, "three"],
+      [102, REMOTE, 7, "four"],
+    ],
+  );
+  assert.deepEqual([...host.families.values()], [6, 6, 4]);
+  assert.equal(nat.flows, 3);
+  assert.equal(counters.get("udp.nat_sent"), 4);
+});
+
+Deno.test("UdpNat delivers IPv6 replies from any sender with a valid checksum, to the guest's MAC", () => {
+  const { nat, link, reply, counters } = setup();
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("ping")), 0);
+  reply(100, REMOTE6, 7, data("pong"));
+  reply(100, REMOTE6 + 9n, 1234, data("other sender (endpoint-independent filtering)"));
+  const sent = link.take().map((f) => readIpv6Sent([f]));
+  assert.equal(sent.length, 2);
+  const [first, second] = sent;
+  assert.deepEqual(first.dstMac, GUEST_MAC);
+  assert.deepEqual(first.srcMac, slirpMac(ADDRESSES.gateway));
+  assert.equal(first.src, REMOTE6);
+  assert.equal(first.dst, GUEST_IP6);
+  assert.equal(first.nextHeader, Ipv6NextHeader.UDP);
+  assert.equal(first.hopLimit, 64);
+  assert.ok(first.checksumOk);
+  assert.equal(readU16(first.payload, 0), 7);
+  assert.equal(readU16(first.payload, 2), 5000);
+  assert.equal(new TextDecoder().decode(first.payload.subarray(8)), "pong");
+  assert.equal(second.src, REMOTE6 + 9n);
+  assert.equal(readU16(second.payload, 0), 1234);
+  assert.ok(second.checksumOk);
+  assert.equal(counters.get("udp.nat_received"), 2);
+});
+
+Deno.test("UdpNat maps fd00::2 and other fd00::/64 addresses but fd00::3 to ::1, replies come from the address used", () => {
+  const { nat, host, link, reply, counters } = setup();
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.gateway, 7, data("a")), 0);
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, inPrefix(0x1234n), 8, data("b")), 0);
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.dns, 9, data("dns, other port")), 0);
+  assert.deepEqual(host.sent.map((s) => [s.address, s.port]), [[1n, 7], [1n, 8]]);
+  assert.equal(counters.get("udp.dns_other_port"), 1);
+  reply(100, 1n, 7, data("from ::1:7"));
+  reply(100, 1n, 8, data("from ::1:8"));
+  const sent = link.take().map((f) => readIpv6Sent([f]));
+  assert.deepEqual(sent.map((p) => p.src), [V6.gateway, inPrefix(0x1234n)]);
+  assert.ok(sent.every((p) => p.checksumOk));
+  // The last alias per port wins: fd00::2 again on port 8.
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.gateway, 8, data("c")), 0);
+  reply(100, 1n, 8, data("from ::1:8 again"));
+  assert.equal(readIpv6Sent(link.take()).src, V6.gateway);
+});
+
+Deno.test("UdpNat with --disable-dns sends fd00::3 to ::1 too, never to a real fd00::3", () => {
+  const { nat, host } = setup({ disableDns: true });
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.dns, 53, data("q")), 0);
+  assert.deepEqual(host.sent.map((s) => [s.address, s.port]), [[1n, 53]]);
+});
+
+Deno.test("UdpNat never makes an address of fd00::/64 a host socket's destination", () => {
+  for (const options of [{}, { disableDns: true }, { disableHostLoopback: true }]) {
+    const { nat, host, counters } = setup(options);
+    const random = seeded(0x6e6174);
+    const word = () => BigInt(Math.floor(random() * 0x10000));
+    const destinations: bigint[] = [V6.gateway, V6.dns, V6.prefix, V6.prefix | 0xffffffffffffffffn];
+    for (let i = 0; i < 500; i++) {
+      destinations.push(V6.prefix | (word() << 48n) | (word() << 32n) | (word() << 16n) | word());
+    }
+    // Link-local, multicast, unspecified, loopback, IPv4-mapped: dropped and counted.
+    const special = [
+      0xfe80n << 112n | 2n,
+      0xff02n << 112n | 1n,
+      0n,
+      1n,
+      0xffffn << 32n | 0x7f000001n,
+    ];
+    let port = 1;
+    for (const dst of [...destinations, ...special]) {
+      nat.fromGuest(udp6Frame(GUEST_IP6, 5000, dst, port++, data("x")), 0);
+    }
+    for (const { address } of host.sent) {
+      assert.ok(
+        address === 1n || (typeof address === "bigint" && address >> 64n !== V6.prefix >> 64n),
+        `sent to ${address.toString(16)}`,
+      );
+    }
+    assert.equal(counters.get("udp.nat_bad_destination"), special.length);
+    assert.ok(host.sent.every((s) => s.address === 1n));
+  }
+});
+
+Deno.test("UdpNat with --disable-host-loopback refuses fd00::/64 with ICMPv6 no route, quoting the datagram", () => {
+  const { nat, host, link, counters } = setup({ disableHostLoopback: true });
+  const frame = udp6Frame(GUEST_IP6, 5000, inPrefix(0x42n), 7777, data("hello"));
+  nat.fromGuest(frame, 0);
+  assert.equal(host.sent.length, 0);
+  const error = readIpv6Sent(link.take());
+  assert.equal(error.nextHeader, Ipv6NextHeader.ICMPV6);
+  assert.equal(error.src, inPrefix(0x42n));
+  assert.equal(error.dst, GUEST_IP6);
+  assert.equal(error.payload[0], Icmpv6Type.DEST_UNREACHABLE);
+  assert.equal(error.payload[1], Icmpv6Unreachable.NO_ROUTE);
+  assert.ok(error.checksumOk);
+  // RFC 4443 §2.4 (c): the whole offending packet fits, so all of it is quoted.
+  assert.deepEqual(error.payload.subarray(8), frame.subarray(14));
+  assert.equal(counters.get("udp.nat_host_loopback_refused"), 1);
+  // Replies from ::1 are refused too (a forward flow aside).
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  nat.fromHost(100, 1n, 7, 0, 0);
+  assert.equal(link.take().length, 0);
+  assert.equal(counters.get("udp.nat_reply_dropped"), 1);
+});
+
+Deno.test("UdpNat drops IPv6 replies from senders the guest cannot tell from its own network", () => {
+  const { nat, link, reply, counters } = setup();
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  for (const src of [inPrefix(0x77n), 0xfe80n << 112n | 1n, 0xff02n << 112n | 1n, 0n]) {
+    reply(100, src, 7, data("spoof"));
+  }
+  assert.equal(link.take().length, 0);
+  assert.equal(counters.get("udp.nat_reply_dropped"), 4);
+});
+
+Deno.test("UdpNat fragments an IPv6 reply above the MTU (RFC 8200 §4.5), up to 65527 bytes", () => {
+  const { nat, link, reply } = setup({}, 1500);
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  for (const length of [3000, UDP_IPV6_MAX_PAYLOAD]) {
+    const payload = Uint8Array.from({ length }, (_, i) => (i * 13) & 0xff);
+    reply(100, REMOTE6, 7, payload);
+    const frames = link.take();
+    assert.ok(frames.length > 1);
+    assert.ok(frames.every((f) => f.length <= 1514));
+    const sent = readIpv6Sent(frames);
+    assert.equal(sent.nextHeader, Ipv6NextHeader.UDP);
+    assert.ok(sent.checksumOk);
+    assert.deepEqual(sent.payload.subarray(8), payload);
+  }
+});
+
+Deno.test("UdpNat answers TFTP requests to fd00::2 with Access violation over IPv6", () => {
+  const { nat, host, link } = setup();
+  nat.fromGuest(
+    udp6Frame(GUEST_IP6, 4000, V6.gateway, TFTP_PORT, data("\x00\x01file\x00octet\x00")),
+    0,
+  );
+  assert.equal(host.sent.length, 0);
+  const sent = readIpv6Sent(link.take());
+  assert.equal(sent.src, V6.gateway);
+  assert.equal(readU16(sent.payload, 0), TFTP_PORT);
+  assert.equal(readU16(sent.payload, 2), 4000);
+  assert.equal(new TextDecoder().decode(sent.payload.subarray(12, -1)), "Access violation");
+  assert.ok(sent.checksumOk);
+});
+
+Deno.test("UdpNat relays host ICMPv6 errors as ICMPv6 errors quoting the guest's datagram", () => {
+  const { nat, link, counters } = setup();
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 9, data("xyz")), 0);
+  const hostError = {
+    errno: 111,
+    fromIcmp: true,
+    icmpType: Icmpv6Type.DEST_UNREACHABLE,
+    icmpCode: Icmpv6Unreachable.PORT,
+    info: 0,
+    offender: REMOTE6,
+    dst: REMOTE6,
+    dstPort: 9,
+    payloadLength: 3,
+  };
+  nat.hostError(100, hostError);
+  const error = readIpv6Sent(link.take());
+  assert.equal(error.src, REMOTE6);
+  assert.equal(error.dst, GUEST_IP6);
+  assert.deepEqual([error.payload[0], error.payload[1]], [1, 4]);
+  assert.ok(error.checksumOk);
+  // The quote: an IPv6 header guest → remote with a UDP header 5000 → 9.
+  const quote = error.payload.subarray(8);
+  assert.equal(quote.length, IPV6_HEADER_LEN + 8);
+  assert.equal(quote[0] >> 4, 6);
+  assert.equal(quote[6], Ipv6NextHeader.UDP);
+  assert.equal(readIpv6(quote, 8), GUEST_IP6);
+  assert.equal(readIpv6(quote, 24), REMOTE6);
+  assert.equal(readU16(quote, 40), 5000);
+  assert.equal(readU16(quote, 42), 9);
+  assert.equal(readU16(quote, 44), 8 + 3);
+  // Packet too big keeps its MTU; a local ECONNREFUSED (from ::1) becomes port unreachable
+  // from the address the guest used; parameter problems are not relayed.
+  nat.hostError(100, {
+    ...hostError,
+    icmpType: Icmpv6Type.PACKET_TOO_BIG,
+    icmpCode: 0,
+    info: 1400,
+  });
+  const tooBig = readIpv6Sent(link.take());
+  assert.deepEqual([tooBig.payload[0], readU16(tooBig.payload, 6)], [2, 1400]);
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, inPrefix(0x99n), 9, data("x")), 0);
+  nat.hostError(100, { ...hostError, fromIcmp: false, offender: null, dst: 1n });
+  const local = readIpv6Sent(link.take());
+  assert.equal(local.src, inPrefix(0x99n));
+  assert.deepEqual([local.payload[0], local.payload[1]], [1, Icmpv6Unreachable.PORT]);
+  nat.hostError(100, { ...hostError, icmpType: Icmpv6Type.PARAMETER_PROBLEM });
+  assert.equal(link.take().length, 0);
+  assert.equal(counters.get("udp.nat_icmp_error"), 3);
+});
+
+Deno.test("UdpNat answers a failed IPv6 send with the ICMPv6 code of the errno", () => {
+  const { nat, host, link } = setup();
+  host.sendResult = -113; // EHOSTUNREACH
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  host.sendResult = -11; // EAGAIN: a loss like any other
+  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  const frames = link.take();
+  assert.equal(frames.length, 1);
+  const error = readIpv6Sent(frames);
+  assert.deepEqual([error.payload[0], error.payload[1]], [1, Icmpv6Unreachable.ADDRESS]);
+  assert.equal(error.src, REMOTE6);
 });
