@@ -7,6 +7,20 @@ import { Dispatcher } from "./dispatcher.ts";
 import { IPV4_PAYLOAD_OFFSET } from "./guest_tx.ts";
 import { FORBIDDEN_RETRY_MS, type HostPingSockets, ICMP_IDLE_MS, IcmpNat } from "./icmp_nat.ts";
 import { MemoryLink } from "./memory_link.ts";
+import type { IpAddress } from "../wire/address.ts";
+import { readIpv6 } from "../wire/address.ts";
+import { fillIcmpv6Checksum, Icmpv6Type, Icmpv6Unreachable } from "../wire/icmpv6.ts";
+import { Ipv6NextHeader } from "../wire/ipv6.ts";
+import { readU16 } from "../wire/view.ts";
+import { IPV6_PAYLOAD_OFFSET } from "./guest_tx.ts";
+import {
+  ADDRESSES6,
+  echo6RequestFrame,
+  GUEST_IP6,
+  readIpv6Sent,
+  REMOTE6,
+  V6,
+} from "./testdata/ipv6_frames.ts";
 import { fragment, joinFragments } from "./testdata/fragments.ts";
 import {
   ADDRESSES,
@@ -21,18 +35,21 @@ const REMOTE = 0xc6336402;
 class FakePing implements HostPingSockets {
   next = 50;
   open_ = new Set<number>();
-  sent: { handle: number; icmp: Uint8Array; address: number }[] = [];
+  families = new Map<number, 4 | 6>();
+  sent: { handle: number; icmp: Uint8Array; address: IpAddress }[] = [];
   openError = 0;
   opens = 0;
-  open(): number {
+  open(family: 4 | 6): number {
     this.opens++;
     if (this.openError) return -this.openError;
     const h = this.next++;
     this.open_.add(h);
+    this.families.set(h, family);
     return h;
   }
-  sendTo(handle: number, bytes: Uint8Array, offset: number, length: number, address: number) {
+  sendTo(handle: number, bytes: Uint8Array, offset: number, length: number, address: IpAddress) {
     assert.ok(this.open_.has(handle));
+    assert.equal(typeof address === "bigint" ? 6 : 4, this.families.get(handle), "family");
     this.sent.push({ handle, icmp: bytes.slice(offset, offset + length), address });
     return length;
   }
@@ -41,7 +58,7 @@ class FakePing implements HostPingSockets {
   }
 }
 
-function setup(mtu = 1500) {
+function setup(mtu = 1500, disableHostLoopback = false) {
   const counters = new Counters();
   const link = new MemoryLink();
   const host = new FakePing();
@@ -49,8 +66,8 @@ function setup(mtu = 1500) {
   const forwarders: { icmp?: (f: Uint8Array, now: number) => void } = {};
   const dispatcher = new Dispatcher(ADDRESSES, mtu, link, counters, forwarders);
   const nat = new IcmpNat(
-    ADDRESSES,
-    { disableHostLoopback: false },
+    ADDRESSES6,
+    { disableHostLoopback },
     dispatcher.tx,
     host,
     counters,
@@ -194,4 +211,139 @@ Deno.test("IcmpNat closes idle ping sockets", () => {
   assert.equal(nat.flows, 0);
   assert.equal(host.open_.size, 0);
   assert.equal(ADDRESSES.gateway, 0x0a000202);
+});
+
+// --- ICMPv6 ---
+
+/** What the kernel hands back on an ICMPv6 ping socket: the reply with its own identifier. */
+function reply6(
+  nat: IcmpNat,
+  tx: { frame: Uint8Array },
+  handle: number,
+  src: bigint,
+  request: Uint8Array,
+) {
+  const icmp = request.slice();
+  icmp[0] = Icmpv6Type.ECHO_REPLY;
+  icmp[4] = 0x99;
+  icmp[5] = 0x01;
+  fillIcmpv6Checksum(icmp, 0, icmp.length, src, 0xfd00n << 112n | 0xabcdn); // the host's view
+  tx.frame.set(icmp, IPV6_PAYLOAD_OFFSET);
+  nat.fromHost(handle, src, icmp.length, 0);
+}
+
+Deno.test("IcmpNat sends ICMPv6 echo through an ICMPv6 ping socket, the reply gets the guest's identifier", () => {
+  const { nat, host, link, counters, dispatcher } = setup();
+  const request = echo6RequestFrame(REMOTE6, 56, 0x1234, 7);
+  nat.fromGuest(request, 0);
+  assert.deepEqual([...host.families.values()], [6]);
+  assert.equal(host.sent[0].address, REMOTE6);
+  assert.deepEqual(host.sent[0].icmp, request.subarray(54));
+  reply6(nat, dispatcher.tx, 50, REMOTE6, host.sent[0].icmp);
+  const sent = readIpv6Sent(link.take());
+  assert.deepEqual(sent.dstMac, GUEST_MAC);
+  assert.equal(sent.src, REMOTE6);
+  assert.equal(sent.dst, GUEST_IP6);
+  assert.equal(sent.nextHeader, Ipv6NextHeader.ICMPV6);
+  assert.ok(sent.checksumOk, "checksum over the guest's pseudo-header");
+  assert.equal(sent.payload[0], Icmpv6Type.ECHO_REPLY);
+  assert.equal(readU16(sent.payload, 4), 0x1234);
+  assert.equal(readU16(sent.payload, 6), 7);
+  assert.deepEqual(sent.payload.subarray(8), request.subarray(62));
+  assert.equal(counters.get("icmp.nat_echo_sent"), 1);
+  assert.equal(counters.get("icmp.nat_echo_reply"), 1);
+});
+
+Deno.test("IcmpNat: a 4000-byte ICMPv6 echo reply is fragmented to the guest", () => {
+  const { nat, host, link, dispatcher } = setup();
+  nat.fromGuest(echo6RequestFrame(REMOTE6, 4000, 1, 1), 0);
+  reply6(nat, dispatcher.tx, 50, REMOTE6, host.sent[0].icmp);
+  const frames = link.take();
+  assert.equal(frames.length, 3);
+  const sent = readIpv6Sent(frames);
+  assert.equal(sent.payload.length, 4008);
+  assert.ok(sent.checksumOk);
+});
+
+Deno.test("IcmpNat sends echo to other fd00::/64 addresses to ::1, the reply comes from the address pinged", () => {
+  const { nat, host, link, dispatcher } = setup();
+  const alias = V6.prefix | 0x5n;
+  nat.fromGuest(echo6RequestFrame(alias, 8, 3, 1), 0);
+  assert.equal(host.sent[0].address, 1n, "never a real fd00:: address");
+  reply6(nat, dispatcher.tx, 50, 1n, host.sent[0].icmp);
+  const sent = readIpv6Sent(link.take());
+  assert.equal(sent.src, alias);
+  assert.ok(sent.checksumOk);
+});
+
+Deno.test("IcmpNat with --disable-host-loopback refuses fd00::/64 echo with ICMPv6 no route", () => {
+  const { nat, host, link } = setup(1500, true);
+  const request = echo6RequestFrame(V6.prefix | 0x5n, 8, 3, 1);
+  nat.fromGuest(request, 0);
+  assert.equal(host.sent.length, 0);
+  const error = readIpv6Sent(link.take());
+  assert.deepEqual([error.payload[0], error.payload[1]], [1, Icmpv6Unreachable.NO_ROUTE]);
+  assert.deepEqual(error.payload.subarray(8), request.subarray(14));
+  assert.ok(error.checksumOk);
+});
+
+Deno.test("IcmpNat drops ICMPv6 echo to special destinations, bad checksums and other types", () => {
+  const { nat, host, counters } = setup();
+  for (const dst of [0xfe80n << 112n | 9n, 0xff02n << 112n | 1n, 1n, 0xffffn << 32n | 1n]) {
+    nat.fromGuest(echo6RequestFrame(dst, 8), 0);
+  }
+  const bad = echo6RequestFrame(REMOTE6, 8);
+  bad[66] ^= 1;
+  nat.fromGuest(bad, 0);
+  const wrongPseudo = echo6RequestFrame(REMOTE6, 8, 1, 1, GUEST_IP6 + 1n);
+  wrongPseudo.set(new Uint8Array(16), 22); // source changed after the checksum: ::
+  nat.fromGuest(wrongPseudo, 0);
+  const other = echo6RequestFrame(REMOTE6, 8);
+  other[54] = Icmpv6Type.ECHO_REPLY;
+  fillIcmpv6Checksum(other, 54, other.length - 54, GUEST_IP6, REMOTE6);
+  nat.fromGuest(other, 0);
+  assert.equal(host.sent.length, 0);
+  assert.equal(counters.get("icmp.nat_bad_destination"), 4);
+  assert.equal(counters.get("icmp.bad_checksum"), 2);
+  assert.equal(counters.get("icmp.nat_type_dropped"), 1);
+});
+
+Deno.test("IcmpNat relays a host ICMPv6 error, quoting the guest's request", () => {
+  const { nat, link } = setup();
+  nat.fromGuest(echo6RequestFrame(REMOTE6, 56, 0x5555, 3), 0);
+  const router = 0x2001_0db8_0001n << 80n | 1n;
+  nat.hostError(50, {
+    errno: 113,
+    fromIcmp: true,
+    icmpType: Icmpv6Type.DEST_UNREACHABLE,
+    icmpCode: Icmpv6Unreachable.ADDRESS,
+    info: 0,
+    offender: router,
+    dst: REMOTE6,
+    dstPort: 0,
+    payloadLength: 64,
+  }, 3);
+  const error = readIpv6Sent(link.take());
+  assert.equal(error.src, router);
+  assert.equal(error.dst, GUEST_IP6);
+  assert.deepEqual([error.payload[0], error.payload[1]], [1, 3]);
+  assert.ok(error.checksumOk);
+  const quote = error.payload.subarray(8);
+  assert.equal(readIpv6(quote, 8), GUEST_IP6);
+  assert.equal(readIpv6(quote, 24), REMOTE6);
+  assert.equal(quote[6], Ipv6NextHeader.ICMPV6);
+  assert.equal(quote[40], Icmpv6Type.ECHO_REQUEST);
+  assert.equal(readU16(quote, 44), 0x5555);
+  assert.equal(readU16(quote, 46), 3);
+});
+
+Deno.test("IcmpNat keeps IPv4 and IPv6 forbidden states apart (EAFNOSUPPORT for IPv6 alone)", () => {
+  const { nat, host, dispatcher, counters } = setup();
+  host.openError = 97; // EAFNOSUPPORT: no IPv6 on the host
+  nat.fromGuest(echo6RequestFrame(REMOTE6, 8), 0);
+  host.openError = 0;
+  nat.fromGuest(echo6RequestFrame(REMOTE6, 8), 1);
+  dispatcher.handleFrame(echoRequestFrame(REMOTE, 8, 1, 1), 2);
+  assert.equal(counters.get("icmp.nat_forbidden"), 2);
+  assert.deepEqual(host.sent.map((s) => s.address), [REMOTE]);
 });
