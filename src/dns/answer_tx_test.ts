@@ -7,8 +7,11 @@ import { joinFragments } from "../stack/testdata/fragments.ts";
 import { slirpMac } from "../stack/slirp_mac.ts";
 import { internetChecksum } from "../wire/checksum.ts";
 import { DnsAnswerTx } from "./answer_tx.ts";
+import { GUEST_IP6, readIpv6Sent } from "../stack/testdata/ipv6_frames.ts";
+import { Ipv6NextHeader } from "../wire/ipv6.ts";
+import { readU16 } from "../wire/view.ts";
 
-const ADDRESSES = deriveAddresses(0x0a000200, 24);
+const ADDRESSES = deriveAddresses(0x0a000200, 24, true);
 const GUEST = { mac: new Uint8Array([2, 0, 0, 0, 0, 9]), ip: ADDRESSES.guest, port: 40001 };
 
 function setup(mtu = 1500) {
@@ -63,6 +66,46 @@ Deno.test("DnsAnswerTx fragments an answer larger than the MTU instead of trunca
 Deno.test("DnsAnswerTx drops what does not fit a UDP datagram", () => {
   const { link, answers, counters } = setup();
   answers.answer(GUEST, new Uint8Array(65508));
+  assert.equal(link.take().length, 0);
+  assert.equal(counters.get("dns.answer_malformed"), 1);
+});
+
+const GUEST6 = { mac: GUEST.mac, ip: GUEST_IP6, port: 40002 };
+
+Deno.test("DnsAnswerTx answers an IPv6 query from fd00::3:53, with the DNS address's MAC", () => {
+  const { link, answers } = setup();
+  const message = new Uint8Array(100).map((_, i) => i);
+  answers.answer(GUEST6, message);
+  const sent = readIpv6Sent(link.take());
+  assert.deepEqual(sent.dstMac, GUEST.mac);
+  assert.deepEqual(sent.srcMac, slirpMac(ADDRESSES.dns));
+  assert.equal(sent.src, ADDRESSES.ipv6!.dns);
+  assert.equal(sent.dst, GUEST_IP6);
+  assert.equal(sent.nextHeader, Ipv6NextHeader.UDP);
+  assert.equal(readU16(sent.payload, 0), 53);
+  assert.equal(readU16(sent.payload, 2), GUEST6.port);
+  assert.deepEqual(sent.payload.subarray(8), message);
+  assert.ok(sent.checksumOk);
+});
+
+Deno.test("DnsAnswerTx fragments an IPv6 answer larger than the MTU (RFC 8200 §4.5)", () => {
+  const { link, answers } = setup(1280);
+  const message = new Uint8Array(4000).map((_, i) => (i * 7) & 0xff);
+  answers.answer(GUEST6, message);
+  const frames = link.take();
+  assert.ok(frames.length >= 4);
+  for (const f of frames) assert.ok(f.length <= 1280 + 14);
+  const sent = readIpv6Sent(frames);
+  assert.deepEqual(sent.payload.subarray(8), message);
+  assert.ok(sent.checksumOk);
+});
+
+Deno.test("DnsAnswerTx drops an IPv6 answer when IPv6 is off", () => {
+  const link = new MemoryLink();
+  const counters = new Counters();
+  const v4only = deriveAddresses(0x0a000200, 24);
+  const answers = new DnsAnswerTx(new GuestTx(link, 1500, v4only, counters), v4only, counters);
+  answers.answer(GUEST6, new Uint8Array(12));
   assert.equal(link.take().length, 0);
   assert.equal(counters.get("dns.answer_malformed"), 1);
 });

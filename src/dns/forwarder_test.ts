@@ -358,3 +358,19 @@ Deno.test("DnsForwarder moves a query that waited too long for a busy server on 
   // Every attempt timed out (server 1 is down now) and moved to server 2, the queued one too.
   assert.equal(sockets.sent.filter((s) => s.server === "127.0.0.2").length, MAX_IN_FLIGHT);
 });
+
+Deno.test("DnsForwarder answers an IPv6 guest through IPv4 and IPv6 nameservers alike, with failover", () => {
+  const { forwarder, sockets, answers } = setup("nameserver 127.0.0.1\nnameserver ::1\n");
+  const guest6: GuestEndpoint = { ...GUEST, ip: 0xfd00n << 112n | 0x100n, port: 40001 };
+  // The family of the query does not pick the nameservers: an IPv4 one goes first.
+  forwarder.query(guest6, buildQuery(0x6666, "v6.test"), 0);
+  const first = sockets.last();
+  assert.equal(first.server, "127.0.0.1");
+  forwarder.socketError(first.handle, 1);
+  const second = sockets.last();
+  assert.equal(second.server, "::1");
+  forwarder.answer(second.handle, buildAnswer(second.message, [0xc6336402]), 2);
+  assert.equal(answers.length, 1);
+  assert.deepEqual(answers[0].to, guest6);
+  assert.equal(idOf(answers[0].message), 0x6666);
+});

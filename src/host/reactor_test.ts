@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { loadShim } from "../ffi/shim.ts";
-import { decodeSockaddrIn, EPOLLIN, SOCKADDR_IN6_SIZE } from "../ffi/sockaddr.ts";
+import { shimFiles } from "../ffi/files.ts";
+import { decodeSockaddr, EPOLLIN, SOCKADDR_IN6_SIZE } from "../ffi/sockaddr.ts";
 import type { HostUdpError } from "../stack/udp_nat.ts";
 import type { IpAddress } from "../wire/address.ts";
 import { DatagramSockets } from "./datagram_sockets.ts";
@@ -12,7 +13,7 @@ function localPort(shim: Awaited<ReturnType<typeof loadShim>>, fd: number): numb
   const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
   const length = new Int32Array([sa.length]);
   assert.equal(shim.shim_getsockname(fd, sa, length), 0);
-  return decodeSockaddrIn(sa)!.port;
+  return decodeSockaddr(sa)!.port;
 }
 
 function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
@@ -105,4 +106,66 @@ Deno.test("DatagramSockets receive into the sink's buffer and report ICMP port u
     await reactor.stop();
     await loop;
   }
+});
+
+/** Whether lo has ::1 (read through the shim: the tests may read only the repository). */
+const loopbackHasIpv6 = (shimFiles(await loadShim()).read("/proc/net/if_inet6") ?? "")
+  .split("\n")
+  .some((line) => line.startsWith("00000000000000000000000000000001 ") && line.endsWith(" lo"));
+
+Deno.test({
+  name: "DatagramSockets over IPv6: receive from [::1] and report ICMPv6 port unreachable",
+  ignore: !loopbackHasIpv6,
+  fn: async () => {
+    const shim = await loadShim();
+    const reactor = Reactor.create(shim);
+    const loop = reactor.run();
+    const buffer = new Uint8Array(2048);
+    const got: { handle: number; src: IpAddress; srcPort: number; text: string }[] = [];
+    const errors: HostUdpError[] = [];
+    // Bound to ::1 (as --outbound-addr6 binds them); IPv4 sockets would land at 100.
+    const sockets = new DatagramSockets(shim, reactor, "udp", { ipv4: 0, ipv6: 1n }, {
+      buffer,
+      ipv4: { offset: 100, room: 1900 },
+      ipv6: { offset: 120, room: 1900 },
+      data: (handle, src, srcPort, length) =>
+        got.push({
+          handle,
+          src,
+          srcPort,
+          text: new TextDecoder().decode(buffer.subarray(120, 120 + length)),
+        }),
+      error: (_handle, error) => errors.push(error),
+    });
+    try {
+      const a = sockets.open(6);
+      const b = sockets.open(6);
+      assert.ok(a >= 0 && b >= 0, `${a} ${b}`);
+      const message = new TextEncoder().encode("xxhello");
+      assert.equal(sockets.sendTo(a, message, 2, 5, 1n, localPort(shim, b)), 5);
+      await waitFor(() => got.length === 1);
+      assert.equal(got[0].handle, b);
+      assert.equal(got[0].src, 1n);
+      assert.equal(got[0].srcPort, localPort(shim, a));
+      assert.equal(got[0].text, "hello");
+      const c = sockets.open(6);
+      const closedPort = localPort(shim, c);
+      sockets.close(c);
+      assert.equal(sockets.sendTo(a, message, 0, 7, 1n, closedPort), 7);
+      await waitFor(() => errors.length === 1);
+      assert.equal(errors[0].fromIcmp, true, "SO_EE_ORIGIN_ICMP6");
+      assert.equal(errors[0].icmpType, 1);
+      assert.equal(errors[0].icmpCode, 4);
+      assert.equal(errors[0].errno, 111);
+      assert.equal(errors[0].dst, 1n);
+      assert.equal(errors[0].dstPort, closedPort);
+      assert.equal(errors[0].payloadLength, 7);
+      // An IPv6 socket never sends to an IPv4-mapped address (IPV6_V6ONLY).
+      assert.ok(sockets.sendTo(a, message, 0, 7, 0xffffn << 32n | 0x7f000001n, 9) < 0);
+    } finally {
+      sockets.closeAll();
+      await reactor.stop();
+      await loop;
+    }
+  },
 });
