@@ -20,7 +20,7 @@ import {
   readIpv6Sent,
   REMOTE6,
   V6,
-} from "./testdata/ipv6_frames.ts";
+} from "./testdata/ipv6_datagrams.ts";
 import { fragment, joinFragments } from "./testdata/fragments.ts";
 import {
   ADDRESSES,

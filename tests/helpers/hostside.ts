@@ -108,13 +108,16 @@ export class HostSide extends PrivateNetns {
   /**
    * Adds a test host in its own namespace behind a veth: `hostAddress` (e.g. "198.51.100.1/24")
    * on this side, `address` (e.g. "198.51.100.2/24") on the test host, plus `extra` addresses
-   * (e.g. "10.0.2.3/32", routed from this side through the veth).
+   * (e.g. "10.0.2.3/32", routed from this side through the veth). `ipv6` gives both ends IPv6
+   * addresses too (e.g. "2001:db8:1::1/64" here, "2001:db8:1::2/64" there, without duplicate
+   * address detection, so they are usable at once), the test host's default route via this side.
    */
   async addTestHost(
     v: Variant,
     hostAddress: string,
     address: string,
     extra: string[] = [],
+    ipv6?: { hostAddress: string; address: string },
   ): Promise<PrivateNetns> {
     const host = await holdNetns(v, "test host holder");
     const veth = `vt${this.#veths++}`;
@@ -131,6 +134,13 @@ export class HostSide extends PrivateNetns {
     for (const a of extra) {
       await host.shOk('ip addr add "$1" dev eth0', [a]);
       await this.shOk('ip route add "$1" dev "$2"', [a, veth]);
+    }
+    if (ipv6 !== undefined) {
+      await this.shOk('ip -6 addr add "$1" dev "$2" nodad', [ipv6.hostAddress, veth]);
+      await host.shOk(
+        'ip -6 addr add "$1" dev eth0 nodad && ip -6 route add default via "$2" dev eth0',
+        [ipv6.address, ipv6.hostAddress.split("/")[0]],
+      );
     }
     return host;
   }
