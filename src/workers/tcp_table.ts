@@ -48,8 +48,8 @@ export interface TcpTableStart extends RingWorkerChannel {
   disableDns: boolean;
   /** `--outbound-addr` as an IPv4 literal. */
   outboundAddr?: string;
-  /** `--outbound-addr6` as an IPv6 literal. */
-  outboundAddr6?: string;
+  /** `--outbound-addr6`. */
+  outboundAddr6?: bigint;
   /** Counter table (Counters.BYTE_LENGTH bytes) this worker bumps; the main thread reads it. */
   counters: SharedArrayBuffer;
   logLevel: LogLevel;
@@ -92,7 +92,7 @@ async function run(start: TcpTableStart): Promise<void> {
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.signalFd, EPOLLIN, SIGNAL_TOKEN);
   const sockets = new FfiTcpSockets(shim, epoll, {
     ipv4: start.outboundAddr ? parseIpv4(start.outboundAddr) ?? undefined : undefined,
-    ipv6: start.outboundAddr6 ? parseIpv6(start.outboundAddr6) ?? undefined : undefined,
+    ipv6: start.outboundAddr6,
   });
   const resolv = new ResolvConfWatcher(shimFiles(shim), start.resolvConfPath ?? RESOLV_CONF_PATH);
   const relay = new TcpRelay({
