@@ -17,7 +17,12 @@ import type { Shim } from "../ffi/shim.ts";
 import type { IpAddress } from "../wire/address.ts";
 import { C, type Counters } from "../stack/counters.ts";
 import type { GuestNeighbors } from "../stack/neighbors.ts";
-import { UDP_IPV4_MAX_PAYLOAD, UDP_IPV4_PAYLOAD_OFFSET, type UdpNat } from "../stack/udp_nat.ts";
+import {
+  UDP_IPV4_MAX_PAYLOAD,
+  UDP_IPV4_PAYLOAD_OFFSET,
+  type UdpNat,
+  udpPayloadOffsetOf,
+} from "../stack/udp_nat.ts";
 import type { TcpService } from "./tcp_service.ts";
 
 /** How long an accepted TCP client waits for the guest's MAC before it is reset. */
@@ -114,6 +119,11 @@ export class PortForwardSink implements ForwardSink {
       return;
     }
     o.counters.bump(C["udp.forward_to_guest"]);
+    const at = udpPayloadOffsetOf(flow.guestAddr);
+    // Datagrams are received at the IPv4 payload offset; an IPv6 header is 20 bytes longer.
+    if (at !== this.udpOffset) {
+      this.udpBuffer.copyWithin(at, this.udpOffset, this.udpOffset + length);
+    }
     o.udpNat.sendToGuest(
       this.#mac,
       0,
