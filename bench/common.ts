@@ -47,12 +47,16 @@ export interface StartOptions {
   pidFile?: string;
   /** A host port on 127.0.0.1 forwarded into the namespace from the start (pasta). */
   forwardPort?: number;
+  /** IPv6 on (ours, slirp4netns: `-6`). */
+  ipv6?: boolean;
 }
 
 export interface Implementation {
   name: string;
   /** The address at which the namespace reaches the host's 127.0.0.1. */
   gateway: string;
+  /** The address at which the namespace reaches the host's ::1 with IPv6 on; null: no IPv6 here. */
+  gateway6: string | null;
   /** Where a host→namespace forward arrives in the namespace (its server listens there). */
   forwardTarget: string;
   /** Forwards are added through the slirp4netns API (else: `forwardPort` at start). */
@@ -71,14 +75,16 @@ function slirpLike(name: string, command: string[]): Implementation {
   return {
     name,
     gateway: "10.0.2.2",
+    gateway6: "fd00::2",
     forwardTarget: "10.0.2.100",
     api: true,
     ping: true,
     dns: true,
     runAs: [],
-    argv: (mtu, pid, { apiSocket, readyFd }) => [
+    argv: (mtu, pid, { apiSocket, readyFd, ipv6 }) => [
       ...command,
       "-c",
+      ...(ipv6 ? ["-6"] : []),
       `--mtu=${mtu}`,
       `--api-socket=${apiSocket}`,
       ...(readyFd === undefined ? [] : ["-r", String(readyFd)]),
@@ -104,6 +110,7 @@ export const IMPLEMENTATIONS: Implementation[] = [
   ...(PASTA === "" ? [] : [{
     name: "pasta",
     gateway: PASTA_GATEWAY,
+    gateway6: null,
     forwardTarget: "127.0.0.1",
     api: false,
     ping: false,
@@ -273,10 +280,12 @@ export async function startIperf3Server(
     "-p",
     String(port),
   ], { discardOutput: true });
+  // ss shows IPv6 addresses in brackets.
+  const shown = address.includes(":") ? `[${address}]` : address;
   try {
     await waitUntil(
       `iperf3 -s on ${address}:${port}`,
-      async () => (await output([...enter, "ss", "-ltnH"])).out.includes(`${address}:${port} `),
+      async () => (await output([...enter, "ss", "-ltnH"])).out.includes(`${shown}:${port} `),
       5000,
     );
   } catch (error) {
@@ -329,6 +338,8 @@ export interface Running {
   forwardPort?: number;
   /** The network process (ours: the whole deno process, workers included). */
   pid: number;
+  /** Started with IPv6 on, and the guest has its address (`impl.gateway6` answers ping). */
+  ipv6: boolean;
 }
 
 /** Adds a TCP forward 127.0.0.1:port → guest port through the slirp4netns API. */
@@ -359,14 +370,17 @@ function withResolvConf(resolvConf: string, argv: string[]): string[] {
 
 /**
  * Starts `impl` on a fresh namespace; with `forward`, a host port forwarded into it as well; with
- * `resolvConf`, the network process sees that file as /etc/resolv.conf (root only).
+ * `resolvConf`, the network process sees that file as /etc/resolv.conf (root only); with `ipv6`
+ * (and an `impl.gateway6`), IPv6 on, up once the guest reaches the gateway over IPv6 (SLAAC done).
  */
 export async function startNetwork(
   impl: Implementation,
   mtu: number,
   forward = false,
   resolvConf?: string,
+  ipv6 = false,
 ): Promise<Running> {
+  ipv6 &&= impl.gateway6 !== null;
   const ns = await makeNetns(impl.runAs);
   const base = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-${mtu}`;
   const apiSocket = `${base}.sock`;
@@ -380,6 +394,7 @@ export async function startNetwork(
       apiSocket,
       pidFile,
       forwardPort: impl.api ? undefined : forwardPort,
+      ipv6,
     }),
   ];
   const command = spawn(resolvConf === undefined ? argv : withResolvConf(resolvConf, argv), {
@@ -392,12 +407,14 @@ export async function startNetwork(
     files,
     forwardPort,
     pid: command.pid,
+    ipv6,
   };
   try {
     // Up once the gateway answers ping, or (pasta, no ping) once its PID file has the PID.
     const probe = pidFile
       ? ["test", "-s", pidFile]
       : [...ns.enter, "ping", "-n", "-q", "-c", "1", "-W", "1", impl.gateway];
+    if (ipv6) probe.splice(probe.length - 1, 1, impl.gateway6!);
     await waitUntil(
       `${impl.name} to bring up the network`,
       async () => (await output(probe, 5000)).ok,
@@ -416,15 +433,21 @@ export async function stopNetwork(running: Running): Promise<void> {
   await output(["rm", "-f", ...running.files]);
 }
 
-/** Starts every implementation on a fresh namespace, runs `body`, and stops them all. */
+/**
+ * Starts every implementation on a fresh namespace (with `ipv6`, IPv6 on where it exists), runs
+ * `body`, and stops them all.
+ */
 export async function withNetworks(
   mtu: number,
   body: (networks: Running[]) => Promise<void>,
   forward = false,
+  ipv6 = false,
 ): Promise<void> {
   const networks: Running[] = [];
   try {
-    for (const impl of IMPLEMENTATIONS) networks.push(await startNetwork(impl, mtu, forward));
+    for (const impl of IMPLEMENTATIONS) {
+      networks.push(await startNetwork(impl, mtu, forward, undefined, ipv6));
+    }
     await body(networks);
   } finally {
     for (const network of networks) await stopNetwork(network);

@@ -2,7 +2,8 @@
  * TCP throughput to the host's 127.0.0.1 through the gateway (10.0.2.2; pasta: 198.51.100.1), side
  * by side with slirp4netns and pasta in the same run: iperf3 from a fresh network namespace to a
  * server on the host's loopback, namespace→host and host→namespace (`iperf3 -R`), and through a
- * port forward, at MTU 1500 and 65520. Each case runs a few short rounds, alternating the
+ * port forward, at MTU 1500 and 65520; then the same two directions over IPv6 (networks started
+ * with `-6`, fd00::2 to the host's ::1; not pasta), with ours over IPv6 / over IPv4 as notes. Each case runs a few short rounds, alternating the
  * implementations, and reports the median receiver rate and the ratios ours / each other.
  *
  * Knobs (environment): BENCH_SECONDS (4), BENCH_RUNS (3), BENCH_MTUS ("1500,65520"),
@@ -46,13 +47,18 @@ async function iperfForward(running: Running): Promise<number> {
   }
 }
 
-/** One iperf3 run through the gateway; returns the receiver's rate in Gbit/s. */
+/**
+ * One iperf3 run through the gateway, to the host's 127.0.0.1 (with IPv6 on, through the IPv6
+ * gateway to the host's ::1); returns the receiver's rate in Gbit/s, NaN where there is no IPv6.
+ */
 async function iperf(running: Running, reverse: boolean): Promise<number> {
+  const gateway = running.ipv6 ? running.impl.gateway6 : running.impl.gateway;
+  if (gateway === null) return NaN;
   const port = nextPort();
-  const server = await startIperf3Server("127.0.0.1", port);
+  const server = await startIperf3Server(running.ipv6 ? "::1" : "127.0.0.1", port);
   try {
     const client = await output(
-      [...running.enter, ...iperf3ClientArgv(running.impl.gateway, port, reverse)],
+      [...running.enter, ...iperf3ClientArgv(gateway, port, reverse)],
       IPERF3_TIMEOUT_MS,
     );
     return iperf3Received(client.out).gbps;
@@ -61,12 +67,44 @@ async function iperf(running: Running, reverse: boolean): Promise<number> {
   }
 }
 
+type Measure = (running: Running) => Promise<number>;
+
 /** What is measured: through the gateway either way, or into the namespace through a forward. */
-const DIRECTIONS: [string, (running: Running) => Promise<number>][] = [
+const DIRECTIONS: [string, Measure][] = [
   ["namespace→host", (running) => iperf(running, false)],
   ["host→namespace", (running) => iperf(running, true)],
   ["host→namespace, API forward (pasta: -t forward, spliced)", iperfForward],
 ];
+
+/** The same through the IPv6 gateway (fd00::2) to the host's ::1, networks started with `-6`. */
+const DIRECTIONS6: [string, Measure][] = [
+  ["namespace→host, IPv6", (running) => iperf(running, false)],
+  ["host→namespace, IPv6", (running) => iperf(running, true)],
+];
+
+/** Runs each direction `RUNS` times on every network, alternating; the medians, by direction. */
+async function measureAll(
+  mtu: number,
+  networks: Running[],
+  directions: [string, Measure][],
+  table: Table,
+): Promise<Map<string, number[]>> {
+  const medians = new Map<string, number[]>();
+  for (const [direction, measure] of directions) {
+    const samples = networks.map(() => [] as number[]);
+    for (let round = 0; round < RUNS; round++) {
+      for (const [i, network] of networks.entries()) {
+        samples[i].push(await measure(network));
+      }
+    }
+    console.error(
+      `  samples: ${JSON.stringify(samples.map((s) => s.map((x) => +x.toFixed(2))))}`,
+    );
+    medians.set(direction, samples.map(median));
+    table.add([String(mtu), direction], samples.map(median), 2);
+  }
+  return medians;
+}
 
 async function main(): Promise<void> {
   await printHeading(
@@ -75,20 +113,26 @@ async function main(): Promise<void> {
   );
   const table = new Table(["MTU", "direction"]);
   for (const mtu of MTUS) {
+    let ipv4 = new Map<string, number[]>();
     await withNetworks(mtu, async (networks) => {
-      for (const [direction, measure] of DIRECTIONS) {
-        const samples = networks.map(() => [] as number[]);
-        for (let round = 0; round < RUNS; round++) {
-          for (const [i, network] of networks.entries()) {
-            samples[i].push(await measure(network));
-          }
-        }
-        console.error(
-          `  samples: ${JSON.stringify(samples.map((s) => s.map((x) => +x.toFixed(2))))}`,
-        );
-        table.add([String(mtu), direction], samples.map(median), 2);
-      }
+      ipv4 = await measureAll(mtu, networks, DIRECTIONS, table);
     }, true);
+    await withNetworks(
+      mtu,
+      async (networks) => {
+        const ipv6 = await measureAll(mtu, networks, DIRECTIONS6, table);
+        for (const [index, [direction]] of DIRECTIONS6.entries()) {
+          const ours6 = ipv6.get(direction)![0];
+          const ours4 = ipv4.get(DIRECTIONS[index][0])![0];
+          table.note(
+            `MTU ${mtu}, ${DIRECTIONS[index][0]}: ours over IPv6 / over IPv4 = ` +
+              `${(ours6 / ours4).toFixed(2)}`,
+          );
+        }
+      },
+      false,
+      true,
+    );
   }
   table.print();
 }

@@ -166,15 +166,19 @@ export class Network {
       frame: this.#tx.frame,
       counters: this.counters,
     });
+    const v6 = this.addresses.ipv6;
     const listeners = new HostForwards(shim, nat.reactor, sink, {
-      gateway: this.addresses.gateway,
+      gateways: { ipv4: this.addresses.gateway, ipv6: v6?.gateway },
       dhcpStart: this.addresses.dhcpStart,
     });
     let api: ApiService;
     try {
       api = ApiService.start(shim, nat.reactor, {
         path,
-        recommendedGuest: this.addresses.guest,
+        guestDefaults: {
+          ipv4: this.addresses.guest,
+          ipv6: v6 === null ? undefined : () => this.#neighbors.globalIpv6,
+        },
         listeners,
       });
     } catch (error) {

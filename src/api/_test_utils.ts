@@ -10,8 +10,9 @@ import { EAGAIN, EINTR } from "../ffi/errno.ts";
 import { cString, type Shim } from "../ffi/shim.ts";
 import {
   AF_INET,
+  AF_INET6,
   AF_UNIX,
-  encodeSockaddrIn,
+  encodeSockaddr,
   encodeSockaddrUn,
   EPOLLIN,
   EPOLLOUT,
@@ -19,9 +20,10 @@ import {
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
   SOCK_STREAM,
-  SOCKADDR_IN_SIZE,
+  SOCKADDR_IN6_SIZE,
   SOCKADDR_UN_SIZE,
 } from "../ffi/sockaddr.ts";
+import type { IpAddress } from "../wire/address.ts";
 import type { Readiness } from "./readiness.ts";
 
 const EINPROGRESS = 115;
@@ -61,18 +63,19 @@ export function waitFor(
   });
 }
 
-/** Connects a non-blocking socket to a unix path or an IPv4 loopback port; returns the fd. */
+/** Connects a non-blocking socket to a unix path or a loopback port of either family; the fd. */
 export async function connect(
   shim: Shim,
   readiness: Readiness,
-  to: string | { address: number; port: number },
+  to: string | { address: IpAddress; port: number },
 ): Promise<number> {
   const unix = typeof to === "string";
-  const sa = new Uint8Array(unix ? SOCKADDR_UN_SIZE : SOCKADDR_IN_SIZE);
-  const length = unix ? encodeSockaddrUn(sa, to) : encodeSockaddrIn(sa, to.address, to.port);
+  const sa = new Uint8Array(unix ? SOCKADDR_UN_SIZE : SOCKADDR_IN6_SIZE);
+  const length = unix ? encodeSockaddrUn(sa, to) : encodeSockaddr(sa, to.address, to.port);
+  const family = unix ? AF_UNIX : typeof to.address === "bigint" ? AF_INET6 : AF_INET;
   for (let attempt = 0;; attempt++) {
     const fd = shim.shim_socket(
-      unix ? AF_UNIX : AF_INET,
+      family,
       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
       0,
     );

@@ -3,18 +3,25 @@
  * start at 1, grow by one on each successful add and are never reused (slirp4netns numbering);
  * the list keeps the order of adding. Pure bookkeeping: the listeners live in HostForwards.
  */
+import type { IpAddress } from "../wire/address.ts";
 import type { ForwardSpec, ListedForward } from "./protocol.ts";
 
 /** A registered forward. */
 export type Forward = Readonly<ListedForward>;
 
 /**
- * Whether two forwards would need the same host socket: the same protocol and port, and the same
- * address or either one the wildcard 0.0.0.0 (the kernel refuses those binds as well).
+ * Whether two forwards would need the same host socket: the same protocol, port and family, and
+ * the same address or either one the family's wildcard, 0.0.0.0 or :: (the kernel refuses those
+ * binds as well). IPv6 listeners are IPv6-only, so `0.0.0.0` and `::` of one port coexist.
  */
 export function sameHostSocket(a: ForwardSpec, b: ForwardSpec): boolean {
   return a.proto === b.proto && a.hostPort === b.hostPort &&
-    (a.hostAddr === b.hostAddr || a.hostAddr === 0 || b.hostAddr === 0);
+    typeof a.hostAddr === typeof b.hostAddr &&
+    (a.hostAddr === b.hostAddr || isWildcard(a.hostAddr) || isWildcard(b.hostAddr));
+}
+
+function isWildcard(address: IpAddress): boolean {
+  return address === 0 || address === 0n;
 }
 
 /**

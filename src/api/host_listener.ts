@@ -15,7 +15,11 @@
  *   per forward (the least recently active goes first). The guest's replies find their flow through
  *   `flowForGuestReply` by the 4-tuple the guest sees.
  * - Sources as libslirp gives them to the guest: the client's real address, except that 127.0.0.0/8
- *   and 0.0.0.0 become the gateway address (reference §2.1, "Forwarding semantics").
+ *   and 0.0.0.0 become the gateway address (reference §2.1, "Forwarding semantics"); the same for
+ *   IPv6 (::1 and :: become fd00::2), and a client of the other family than the guest address
+ *   (an IPv6 client of a forward to 10.0.2.100) appears as the gateway of the guest's family.
+ * - IPv6 listeners are IPv6-only (IPV6_V6ONLY), so `0.0.0.0` and `::` forwards of one port coexist
+ *   and every client address is of the listener's family.
  * - Removing a forward closes its socket at once. TCP connections already handed over are the
  *   sink's and finish normally; the forward's UDP flows end with it.
  *
@@ -27,9 +31,12 @@ import { EAGAIN, EBADF, ECONNABORTED, EINTR, errnoText } from "../ffi/errno.ts";
 import type { Shim } from "../ffi/shim.ts";
 import {
   AF_INET,
-  decodeSockaddrIn,
-  encodeSockaddrIn,
+  AF_INET6,
+  decodeSockaddr,
+  encodeSockaddr,
   EPOLLIN,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
   MSG_TRUNC,
   SO_REUSEADDR,
   SOCK_CLOEXEC,
@@ -37,9 +44,9 @@ import {
   SOCK_NONBLOCK,
   SOCK_STREAM,
   SOCKADDR_IN6_SIZE,
-  SOCKADDR_IN_SIZE,
   SOL_SOCKET,
 } from "../ffi/sockaddr.ts";
+import { type IpAddress, IPV6_LOOPBACK } from "../wire/address.ts";
 import { log } from "../log.ts";
 import type { ForwardSpec } from "./protocol.ts";
 import type { Readiness } from "./readiness.ts";
@@ -60,25 +67,50 @@ export const ACCEPT_PAUSE_MS = 100;
 /** A host client of a forward. */
 export interface ForwardClient {
   /** The client's real address and port on the host. */
-  readonly address: number;
+  readonly address: IpAddress;
   readonly port: number;
-  /** The source address the guest must see: `address`, or the gateway for a loopback client. */
-  readonly addressForGuest: number;
+  /**
+   * The source address the guest must see, of the guest address's family: `address`, or the
+   * gateway for a loopback client or one of the other family.
+   */
+  readonly addressForGuest: IpAddress;
+}
+
+/** The gateway of each family: what loopback clients appear as. */
+export interface Gateways {
+  ipv4: number;
+  /** fd00::2 with `-6`. */
+  ipv6?: bigint;
 }
 
 /**
- * The source address libslirp shows the guest for a forwarded client: 127.0.0.0/8 and 0.0.0.0
- * become the gateway (the guest could not answer them), every other address is kept.
+ * The source address libslirp shows the guest at `guestAddr` for a forwarded client: 127.0.0.0/8,
+ * 0.0.0.0, ::1 and :: become the gateway (the guest could not answer them), every other address
+ * of the guest's family is kept, and one of the other family is the gateway of the guest's.
  *
  * @example
  * ```ts
  * import { addressForGuest } from "./host_listener.ts";
- * addressForGuest(0x7f000001, 0x0a000202); // 0x0a000202: 127.0.0.1 appears as 10.0.2.2
- * addressForGuest(0xc0000202, 0x0a000202); // 0xc0000202: 192.0.2.2 is kept
+ * const gateways = { ipv4: 0x0a000202, ipv6: 0xfd00n << 112n | 2n };
+ * addressForGuest(0x7f000001, 0x0a000264, gateways); // 0x0a000202: 127.0.0.1 appears as 10.0.2.2
+ * addressForGuest(0xc0000202, 0x0a000264, gateways); // 0xc0000202: 192.0.2.2 is kept
+ * addressForGuest(1n, 0xfd00n << 112n | 100n, gateways); // fd00::2 for ::1
  * ```
  */
-export function addressForGuest(client: number, gateway: number): number {
-  return client >>> 24 === 127 || client === 0 ? gateway : client;
+export function addressForGuest(
+  client: IpAddress,
+  guestAddr: IpAddress,
+  gateways: Gateways,
+): IpAddress {
+  if (typeof guestAddr === "bigint") {
+    const gateway = gateways.ipv6 ?? 0n;
+    return typeof client !== "bigint" || client === IPV6_LOOPBACK || client === 0n
+      ? gateway
+      : client;
+  }
+  return typeof client !== "number" || client >>> 24 === 127 || client === 0
+    ? gateways.ipv4
+    : client;
 }
 
 /** One client of a UDP forward, as the stack sees it. */
@@ -87,7 +119,7 @@ export interface UdpForwardFlow {
   readonly forwardId: number;
   readonly client: ForwardClient;
   /** Where the datagrams go in the guest. */
-  readonly guestAddr: number;
+  readonly guestAddr: IpAddress;
   readonly guestPort: number;
   /**
    * Sends a datagram from the guest to the client, from the forward's socket (so its source is
@@ -106,7 +138,7 @@ export interface ForwardSink {
    * already accepted) from this call on and must close it; it opens a connection to
    * `guestAddr:guestPort` from `client.addressForGuest:client.port` and relays bytes both ways.
    */
-  acceptedTcp(fd: number, client: ForwardClient, guestAddr: number, guestPort: number): void;
+  acceptedTcp(fd: number, client: ForwardClient, guestAddr: IpAddress, guestPort: number): void;
   /**
    * Where the next forwarded datagram is received, read before each receive: typically the
    * payload area of the next frame to the guest, so the datagram is copied once.
@@ -125,8 +157,8 @@ export interface ForwardSink {
 
 /** Addresses the forwards need from the network's configuration. */
 export interface HostForwardsOptions {
-  /** What loopback clients appear as in the guest (network + 2). */
-  gateway: number;
+  /** What loopback clients appear as in the guest (network + 2; fd00::2 with `-6`). */
+  gateways: Gateways;
   /** Where a forward to guest address 0.0.0.0 goes, as libslirp does (network + 15). */
   dhcpStart: number;
   /** The clock in milliseconds; default `performance.now`. */
@@ -157,9 +189,9 @@ export interface HostForwardStats {
   udpFlowsEvicted: number;
 }
 
-/** A 48-bit map key for an address and port. */
-function endpointKey(address: number, port: number): number {
-  return address * 65536 + port;
+/** A map key for an address and port: a 48-bit number for IPv4, a bigint for IPv6. */
+function endpointKey(address: IpAddress, port: number): number | bigint {
+  return typeof address === "bigint" ? (address << 16n) | BigInt(port) : address * 65536 + port;
 }
 
 interface Listener {
@@ -197,7 +229,10 @@ class AddressScratch {
  *   udpBuffer: new Uint8Array(2048), udpOffset: 0, udpRoom: 2048,
  *   udpDatagram: () => {},
  * };
- * const forwards = new HostForwards(shim, reactor, sink, { gateway: 0x0a000202, dhcpStart: 0x0a00020f });
+ * const forwards = new HostForwards(shim, reactor, sink, {
+ *   gateways: { ipv4: 0x0a000202 },
+ *   dhcpStart: 0x0a00020f,
+ * });
  * const spec = { proto: "tcp" as const, hostAddr: 0x7f000001, hostPort: 0, guestAddr: 0x0a000264, guestPort: 80 };
  * forwards.open(1, spec); // 0, or -errno (e.g. -98 EADDRINUSE)
  * forwards.hostPort(1); // the port the kernel chose
@@ -218,7 +253,7 @@ export class HostForwards implements ForwardListeners {
   readonly #shim: Shim;
   readonly #readiness: Readiness;
   readonly #sink: ForwardSink;
-  readonly #gateway: number;
+  readonly #gateways: Gateways;
   readonly #dhcpStart: number;
   /** @internal The clock. */
   readonly now: () => number;
@@ -226,13 +261,13 @@ export class HostForwards implements ForwardListeners {
   /** @internal */
   readonly scratch = new AddressScratch();
   /** UDP flows by the guest's view: (addressForGuest:clientPort) → (guestAddr:guestPort) → flow. */
-  readonly #replyIndex = new Map<number, Map<number, UdpFlow>>();
+  readonly #replyIndex = new Map<number | bigint, Map<number | bigint, UdpFlow>>();
 
   constructor(shim: Shim, readiness: Readiness, sink: ForwardSink, options: HostForwardsOptions) {
     this.#shim = shim;
     this.#readiness = readiness;
     this.#sink = sink;
-    this.#gateway = options.gateway;
+    this.#gateways = options.gateways;
     this.#dhcpStart = options.dhcpStart;
     this.now = options.now ?? (() => performance.now());
   }
@@ -244,26 +279,31 @@ export class HostForwards implements ForwardListeners {
 
   /**
    * Opens the host socket of forward `id`: binds `hostAddr:hostPort` (port 0 lets the kernel
-   * choose, for tests) and starts serving it. Returns 0, or -errno when the host refused (the
-   * forward then does not exist).
+   * choose, for tests; an IPv6 socket IPv6-only) and starts serving it. Returns 0, or -errno when
+   * the host refused (the forward then does not exist).
    */
   open(id: number, spec: ForwardSpec): number {
     if (this.#listeners.has(id)) return -EBADF;
     const guestAddr = spec.guestAddr === 0 ? this.#dhcpStart : spec.guestAddr;
     const type = spec.proto === "tcp" ? SOCK_STREAM : SOCK_DGRAM;
     const shim = this.#shim;
-    const fd = shim.shim_socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const ipv6 = typeof spec.hostAddr === "bigint";
+    const fd = shim.shim_socket(ipv6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fd;
     const failed = (rc: number) => {
       shim.shim_close(fd);
       return rc;
     };
+    if (ipv6) {
+      const only = shim.shim_setsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+      if (only < 0) return failed(only);
+    }
     // TCP: SO_REUSEADDR lets a forward be added again while old connections sit in TIME_WAIT; two
     // listeners on one port stay impossible. UDP: no SO_REUSEADDR (libslirp sets it), so that a
     // second socket on a port in use fails with EADDRINUSE instead of stealing datagrams.
     if (spec.proto === "tcp") shim.shim_setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
     const sa = this.scratch.bytes;
-    const bound = shim.shim_bind(fd, sa, encodeSockaddrIn(sa, spec.hostAddr, spec.hostPort));
+    const bound = shim.shim_bind(fd, sa, encodeSockaddr(sa, spec.hostAddr, spec.hostPort));
     if (bound < 0) return failed(bound);
     if (spec.proto === "tcp") {
       const listening = shim.shim_listen(fd, FORWARD_BACKLOG);
@@ -271,7 +311,7 @@ export class HostForwards implements ForwardListeners {
     }
     const named = shim.shim_getsockname(fd, sa, this.scratch.reset());
     if (named < 0) return failed(named);
-    const port = decodeSockaddrIn(sa)?.port ?? spec.hostPort;
+    const port = decodeSockaddr(sa)?.port ?? spec.hostPort;
     const listener = spec.proto === "tcp"
       ? new TcpListener(this, this.#sink, id, fd, port, guestAddr, spec.guestPort)
       : new UdpListener(this, this.#sink, id, fd, port, guestAddr, spec.guestPort);
@@ -308,9 +348,9 @@ export class HostForwards implements ForwardListeners {
    * replies work with --disable-host-loopback, where slirp4netns drops them: Podman #4586).
    */
   flowForGuestReply(
-    guestAddr: number,
+    guestAddr: IpAddress,
     guestPort: number,
-    dstAddr: number,
+    dstAddr: IpAddress,
     dstPort: number,
     now: number,
   ): UdpForwardFlow | undefined {
@@ -339,9 +379,9 @@ export class HostForwards implements ForwardListeners {
     return this.#shim;
   }
 
-  /** @internal */
-  clientOf(address: number, port: number): ForwardClient {
-    return { address, port, addressForGuest: addressForGuest(address, this.#gateway) };
+  /** @internal The client at `address:port` of a forward to `guestAddr`. */
+  clientOf(address: IpAddress, port: number, guestAddr: IpAddress): ForwardClient {
+    return { address, port, addressForGuest: addressForGuest(address, guestAddr, this.#gateways) };
   }
 
   /** @internal */
@@ -375,7 +415,7 @@ class TcpListener implements Listener {
     readonly id: number,
     readonly fd: number,
     readonly port: number,
-    private readonly guestAddr: number,
+    private readonly guestAddr: IpAddress,
     private readonly guestPort: number,
   ) {}
 
@@ -395,8 +435,8 @@ class TcpListener implements Listener {
         return;
       }
       forwards.stats.tcpAccepted++;
-      const peer = decodeSockaddrIn(scratch.bytes) ?? { address: 0, port: 0 };
-      const client = forwards.clientOf(peer.address, peer.port);
+      const peer = decodeSockaddr(scratch.bytes) ?? { address: 0, port: 0 };
+      const client = forwards.clientOf(peer.address, peer.port, this.guestAddr);
       try {
         this.sink.acceptedTcp(conn, client, this.guestAddr, this.guestPort);
       } catch (error) {
@@ -429,18 +469,19 @@ class UdpFlow implements UdpForwardFlow {
   /** `lastActive` when the flow last moved to the tail of its listener's map. */
   orderedAt: number;
   closed = false;
-  readonly #clientAddress = new Uint8Array(SOCKADDR_IN_SIZE);
+  readonly #clientAddress = new Uint8Array(SOCKADDR_IN6_SIZE);
+  readonly #clientAddressLength: number;
 
   constructor(
     readonly listener: UdpListener,
     readonly forwardId: number,
     readonly client: ForwardClient,
-    readonly guestAddr: number,
+    readonly guestAddr: IpAddress,
     readonly guestPort: number,
     now: number,
   ) {
     this.lastActive = this.orderedAt = now;
-    encodeSockaddrIn(this.#clientAddress, client.address, client.port);
+    this.#clientAddressLength = encodeSockaddr(this.#clientAddress, client.address, client.port);
   }
 
   sendToClient(payload: Uint8Array): number {
@@ -452,7 +493,7 @@ class UdpFlow implements UdpForwardFlow {
       payload.length,
       0,
       this.#clientAddress,
-      SOCKADDR_IN_SIZE,
+      this.#clientAddressLength,
     );
     if (n >= 0) {
       this.lastActive = listener.forwards.now();
@@ -465,7 +506,7 @@ class UdpFlow implements UdpForwardFlow {
 class UdpListener implements Listener {
   token = -1;
   /** Flows by client address:port, roughly least recently active first (see `#sweep`). */
-  readonly #flows = new Map<number, UdpFlow>();
+  readonly #flows = new Map<number | bigint, UdpFlow>();
   #closed = false;
 
   constructor(
@@ -474,7 +515,7 @@ class UdpListener implements Listener {
     readonly id: number,
     readonly fd: number,
     readonly port: number,
-    private readonly guestAddr: number,
+    private readonly guestAddr: IpAddress,
     private readonly guestPort: number,
   ) {}
 
@@ -495,7 +536,7 @@ class UdpListener implements Listener {
         forwards.stats.udpTooLong++;
         continue;
       }
-      const peer = decodeSockaddrIn(scratch.bytes);
+      const peer = decodeSockaddr(scratch.bytes);
       if (peer === null) continue;
       const now = forwards.now();
       const flow = this.#flowFor(peer.address, peer.port, now);
@@ -509,7 +550,7 @@ class UdpListener implements Listener {
     }
   }
 
-  #flowFor(address: number, port: number, now: number): UdpFlow {
+  #flowFor(address: IpAddress, port: number, now: number): UdpFlow {
     const key = endpointKey(address, port);
     const known = this.#flows.get(key);
     if (known !== undefined) return known;
@@ -521,7 +562,7 @@ class UdpListener implements Listener {
         this.forget(oldest);
       }
     }
-    const client = this.forwards.clientOf(address, port);
+    const client = this.forwards.clientOf(address, port, this.guestAddr);
     const flow = new UdpFlow(this, this.id, client, this.guestAddr, this.guestPort, now);
     this.#flows.set(key, flow);
     this.forwards.indexFlow(flow);

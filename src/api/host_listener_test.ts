@@ -26,9 +26,11 @@ import {
   type UdpForwardFlow,
 } from "./host_listener.ts";
 import type { ForwardSpec } from "./protocol.ts";
+import { type IpAddress, IPV6_LOOPBACK } from "../wire/address.ts";
 
 const LOOPBACK = 0x7f000001;
 const GATEWAY = 0x0a000202;
+const GATEWAY6 = (0xfd00n << 112n) | 2n;
 const DHCP_START = 0x0a00020f;
 const GUEST = 0x0a000264;
 const EADDRINUSE = 98;
@@ -76,8 +78,12 @@ async function readExactly(
  * closes after the client's end of input. Also records UDP datagrams.
  */
 class EchoSink implements ForwardSink {
-  readonly accepted: { fd: number; client: ForwardClient; guestAddr: number; guestPort: number }[] =
-    [];
+  readonly accepted: {
+    fd: number;
+    client: ForwardClient;
+    guestAddr: IpAddress;
+    guestPort: number;
+  }[] = [];
   readonly open = new Set<number>();
   readonly udpBuffer = new Uint8Array(4096);
   readonly udpOffset = 42; // where a frame's UDP payload would start
@@ -87,7 +93,7 @@ class EchoSink implements ForwardSink {
 
   constructor(private readonly shim: Shim, private readonly reactor: Reactor) {}
 
-  acceptedTcp(fd: number, client: ForwardClient, guestAddr: number, guestPort: number): void {
+  acceptedTcp(fd: number, client: ForwardClient, guestAddr: IpAddress, guestPort: number): void {
     this.accepted.push({ fd, client, guestAddr, guestPort });
     this.open.add(fd);
     const token = this.reactor.add(fd, EPOLLIN, () => {
@@ -125,7 +131,7 @@ async function setUp(now?: () => number) {
   const loop = reactor.run();
   const sink = new EchoSink(shim, reactor);
   const forwards = new HostForwards(shim, reactor, sink, {
-    gateway: GATEWAY,
+    gateways: { ipv4: GATEWAY, ipv6: GATEWAY6 },
     dhcpStart: DHCP_START,
     now,
   });
@@ -157,11 +163,23 @@ function pattern(seed: number, length: number): Uint8Array {
 }
 
 Deno.test("addressForGuest(): loopback and 0.0.0.0 clients appear as the gateway", () => {
-  assert.equal(addressForGuest(0x7f000001, GATEWAY), GATEWAY);
-  assert.equal(addressForGuest(0x7f0a0b0c, GATEWAY), GATEWAY);
-  assert.equal(addressForGuest(0, GATEWAY), GATEWAY);
-  assert.equal(addressForGuest(0xc0000202, GATEWAY), 0xc0000202);
-  assert.equal(addressForGuest(0x80000001, GATEWAY), 0x80000001);
+  const gateways = { ipv4: GATEWAY, ipv6: GATEWAY6 };
+  assert.equal(addressForGuest(0x7f000001, GUEST, gateways), GATEWAY);
+  assert.equal(addressForGuest(0x7f0a0b0c, GUEST, gateways), GATEWAY);
+  assert.equal(addressForGuest(0, GUEST, gateways), GATEWAY);
+  assert.equal(addressForGuest(0xc0000202, GUEST, gateways), 0xc0000202);
+  assert.equal(addressForGuest(0x80000001, GUEST, gateways), 0x80000001);
+});
+
+Deno.test("addressForGuest(): ::1 and :: appear as fd00::2, other families as the guest's gateway", () => {
+  const gateways = { ipv4: GATEWAY, ipv6: GATEWAY6 };
+  const guest6 = (0xfd00n << 112n) | 0x100n;
+  const client6 = (0x2001n << 112n) | (0xdb8n << 96n) | 5n;
+  assert.equal(addressForGuest(1n, guest6, gateways), GATEWAY6);
+  assert.equal(addressForGuest(0n, guest6, gateways), GATEWAY6);
+  assert.equal(addressForGuest(client6, guest6, gateways), client6);
+  assert.equal(addressForGuest(0xc0000202, guest6, gateways), GATEWAY6);
+  assert.equal(addressForGuest(client6, GUEST, gateways), GATEWAY);
 });
 
 Deno.test("HostForwards accepts 1000 simultaneous connections through one forward, every byte intact", async () => {
@@ -222,7 +240,9 @@ Deno.test("HostForwards hands over the client's address, what the guest sees, an
     for (let i = 0; i < 100 && t.sink.accepted.length < 2; i++) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    const [first, second] = [...t.sink.accepted].sort((x, y) => x.guestAddr - y.guestAddr);
+    const [first, second] = [...t.sink.accepted].sort((x, y) =>
+      Number(x.guestAddr) - Number(y.guestAddr)
+    );
     assert.deepEqual(first.client, {
       address: LOOPBACK,
       port: localPort(t.shim, a),
@@ -232,6 +252,70 @@ Deno.test("HostForwards hands over the client's address, what the guest sees, an
     assert.equal(first.guestPort, 80);
     assert.equal(second.client.port, localPort(t.shim, b));
     assert.equal(second.guestAddr, GUEST);
+    t.shim.shim_close(a);
+    t.shim.shim_close(b);
+  } finally {
+    await t.tearDown();
+  }
+});
+
+Deno.test("HostForwards: an IPv6 listener hands over ::1 clients as fd00::2 to an IPv6 guest", async () => {
+  const t = await setUp();
+  const guest6 = (0xfd00n << 112n) | 0x100n;
+  try {
+    const spec: ForwardSpec = {
+      proto: "tcp",
+      hostAddr: IPV6_LOOPBACK,
+      hostPort: 0,
+      guestAddr: guest6,
+      guestPort: 80,
+    };
+    assert.equal(t.forwards.open(1, spec), 0);
+    const fd = await connect(t.shim, t.reactor, {
+      address: IPV6_LOOPBACK,
+      port: t.forwards.hostPort(1)!,
+    });
+    for (let i = 0; i < 100 && t.sink.accepted.length < 1; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const [accepted] = t.sink.accepted;
+    assert.equal(accepted.client.address, IPV6_LOOPBACK);
+    assert.equal(accepted.client.addressForGuest, GATEWAY6);
+    assert.equal(accepted.guestAddr, guest6);
+    const bytes = pattern(6, 1000);
+    assert.ok(await sendAll(t.shim, t.reactor, fd, bytes));
+    assert.deepEqual(await readExactly(t.shim, t.reactor, fd, bytes.length), bytes);
+    t.shim.shim_close(fd);
+  } finally {
+    await t.tearDown();
+  }
+});
+
+Deno.test("HostForwards: 0.0.0.0 and :: forwards of one port coexist (the IPv6 one is IPv6-only)", async () => {
+  const t = await setUp();
+  try {
+    const v4: ForwardSpec = {
+      proto: "tcp",
+      hostAddr: 0,
+      hostPort: 0,
+      guestAddr: GUEST,
+      guestPort: 80,
+    };
+    assert.equal(t.forwards.open(1, v4), 0);
+    const port = t.forwards.hostPort(1)!;
+    const v6: ForwardSpec = { ...v4, hostAddr: 0n, hostPort: port };
+    assert.equal(t.forwards.open(2, v6), 0);
+    assert.equal(t.forwards.hostPort(2), port);
+    // An IPv4 client reaches the IPv4 listener; an IPv6 client the IPv6 one (both to the guest's
+    // IPv4 address here, the IPv6 client appearing as the gateway).
+    const a = await connect(t.shim, t.reactor, { address: LOOPBACK, port });
+    const b = await connect(t.shim, t.reactor, { address: IPV6_LOOPBACK, port });
+    for (let i = 0; i < 100 && t.sink.accepted.length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const addresses = t.sink.accepted.map((x) => x.client.address);
+    assert.ok(addresses.includes(LOOPBACK) && addresses.includes(IPV6_LOOPBACK), String(addresses));
+    assert.ok(t.sink.accepted.every((x) => x.client.addressForGuest === GATEWAY));
     t.shim.shim_close(a);
     t.shim.shim_close(b);
   } finally {

@@ -15,6 +15,7 @@ import {
   type ApiCommand,
   errorReply,
   ERRORS,
+  type GuestDefaults,
   listReply,
   parseRequest,
   REMOVED_REPLY,
@@ -33,13 +34,14 @@ export {
   type UdpForwardFlow,
 } from "./host_listener.ts";
 export type { Readiness } from "./readiness.ts";
+export type { ForwardSpec, GuestDefaults } from "./protocol.ts";
 
 /** What the API needs from the network. */
 export interface ApiServiceOptions {
   /** The `--api-socket` path. */
   path: string;
-  /** The default guest_addr: the recommended guest address, network + 100. */
-  recommendedGuest: number;
+  /** The default guest_addr of each family (IPv4: network + 100). */
+  guestDefaults: GuestDefaults;
   /** The host listeners (a HostForwards with the network's ForwardSink). */
   listeners: ForwardListeners;
   /** Server tuning, for tests. */
@@ -68,7 +70,7 @@ export interface ApiServiceOptions {
  * // Throws ApiSocketError("the specified API socket path is too long (>= 108)") and the like.
  * const api = ApiService.start(shim, reactor, {
  *   path: "/tmp/example-api.sock",
- *   recommendedGuest: 0x0a000264,
+ *   guestDefaults: { ipv4: 0x0a000264 },
  *   listeners,
  * });
  * api.handle(new TextEncoder().encode('{"execute":"list_hostfwd"}')); // '{"entries":[]}'
@@ -80,13 +82,13 @@ export interface ApiServiceOptions {
 export class ApiService {
   readonly table = new ForwardTable();
   readonly #shim: Shim;
-  readonly #recommendedGuest: number;
+  readonly #guestDefaults: GuestDefaults;
   readonly #listeners: ForwardListeners;
   #server: ApiServer | null = null;
 
   private constructor(shim: Shim, options: ApiServiceOptions) {
     this.#shim = shim;
-    this.#recommendedGuest = options.recommendedGuest;
+    this.#guestDefaults = options.guestDefaults;
     this.#listeners = options.listeners;
   }
 
@@ -110,7 +112,7 @@ export class ApiService {
 
   /** Answers one request (the bytes of one connection), running its command. */
   handle(request: Uint8Array): string {
-    const parsed = parseRequest(request, this.#recommendedGuest);
+    const parsed = parseRequest(request, this.#guestDefaults);
     return parsed.ok ? this.execute(parsed.command) : parsed.reply;
   }
 

@@ -5,10 +5,14 @@
  * every string below is matched byte for byte by clients and by the upstream test.
  *
  * Where slirp4netns crashes or misbehaves, an error is answered instead (a missing or non-string
- * `proto` segfaults it; ports are truncated to int and not range-checked there; IPv6 addresses get
- * no explanation); those replies keep slirp4netns's prefix so that clients matching on it still work.
+ * `proto` segfaults it; ports are truncated to int and not range-checked there); those replies
+ * keep slirp4netns's prefix so that clients matching on it still work. IPv6 addresses, which
+ * slirp4netns refuses ("bad arguments.host_addr"), are ours: `host_addr` of either family
+ * (`::` listens on IPv6 only, so that `0.0.0.0` and `::` forwards of one port coexist), and
+ * `guest_addr` IPv6 with `-6`, by default the guest's global address learned on the link when
+ * `host_addr` is IPv6.
  */
-import { formatIpv4, parseIpv4, parseIpv6Groups } from "../wire/address.ts";
+import { formatIp, type IpAddress, parseIpv4, parseIpv6 } from "../wire/address.ts";
 import { type JsonObject, type JsonValue, parseFirstJsonValue } from "./json.ts";
 
 /** A request of this many bytes or more is "too large" (slirp4netns reads into 4096 bytes). */
@@ -17,15 +21,29 @@ export const MAX_REQUEST_BYTES = 4096;
 /** The transport protocol of a forward. */
 export type ForwardProto = "tcp" | "udp";
 
-/** What `add_hostfwd` asks for, validated; addresses are 32-bit numbers (see wire/address.ts). */
+/**
+ * What `add_hostfwd` asks for, validated; addresses are IPv4 numbers or IPv6 bigints (see
+ * wire/address.ts), and the two need not be of one family.
+ */
 export interface ForwardSpec {
   proto: ForwardProto;
-  /** Where the host listens; 0 (0.0.0.0) for every address. */
-  hostAddr: number;
+  /** Where the host listens; 0 (0.0.0.0) or 0n (::) for every address of the family. */
+  hostAddr: IpAddress;
   hostPort: number;
   /** Where connections go in the guest, as given (0.0.0.0 is kept; see HostForwards). */
-  guestAddr: number;
+  guestAddr: IpAddress;
   guestPort: number;
+}
+
+/** The default `guest_addr` of each family. */
+export interface GuestDefaults {
+  /** The recommended guest address, network + 100. */
+  ipv4: number;
+  /**
+   * The guest's global IPv6 address learned on the link, or null while none is known; absent
+   * without `-6` (an IPv6 `guest_addr` is then refused).
+   */
+  ipv6?: () => bigint | null;
 }
 
 /** A validated request. */
@@ -51,8 +69,11 @@ export const ERRORS = {
   guestPort: "bad request: add_hostfwd: bad arguments.guest_port",
   addFailed: "bad request: add_hostfwd: slirp_add_hostfwd failed",
   id: "bad request: remove_hostfwd: bad arguments.id",
-  /** Ours: an IPv6 address where slirp4netns says only "bad arguments.…". */
-  ipv6Suffix: ": IPv6 forwards are not supported yet (they come with IPv6 support)",
+  /** Ours, after `guestAddr`: an IPv6 guest address without `-6`. */
+  ipv6Off: ": IPv6 is not enabled (-6)",
+  /** Ours, after `guestAddr`: no IPv6 address of the guest is known to default to. */
+  noGuestIpv6:
+    ": the guest has no IPv6 address yet (give guest_addr, or wait for its SLAAC address)",
 } as const;
 
 /**
@@ -122,9 +143,9 @@ export function listReply(entries: readonly ListedForward[]): string {
     entries: entries.map((f) => ({
       id: f.id,
       proto: f.proto,
-      host_addr: formatIpv4(f.hostAddr),
+      host_addr: formatIp(f.hostAddr),
       host_port: f.hostPort,
-      guest_addr: formatIpv4(f.guestAddr),
+      guest_addr: formatIp(f.guestAddr),
       guest_port: f.guestPort,
     })),
   });
@@ -142,36 +163,51 @@ function isPort(value: JsonValue | undefined): value is number {
 }
 
 /**
- * An address argument: missing, null or "" gives the default; IPv4 text as inet_pton(AF_INET)
- * takes it; anything else is `error` (with our reason for IPv6 text).
+ * An address argument: missing, null or "" is null (the default); IPv4 text as inet_pton(AF_INET)
+ * or IPv6 text as inet_pton(AF_INET6) takes it; anything else is `error`.
  */
 function addressArgument(
   value: JsonValue | undefined,
-  fallback: number,
   error: string,
-): number | { reply: string } {
-  if (value === undefined || value === null || value === "") return fallback;
-  if (typeof value !== "string") return { reply: errorReply(error) };
-  const address = parseIpv4(value);
-  if (address !== null) return address;
-  const ipv6 = value.includes(":") && parseIpv6Groups(value) !== null;
-  return { reply: errorReply(ipv6 ? error + ERRORS.ipv6Suffix : error) };
+): IpAddress | null | { reply: string } {
+  if (value === undefined || value === null || value === "") return null;
+  if (typeof value === "string") {
+    const address = parseIpv4(value) ?? parseIpv6(value);
+    if (address !== null) return address;
+  }
+  return { reply: errorReply(error) };
 }
 
-function parseAdd(root: JsonObject, recommendedGuest: number): ParsedRequest {
+/**
+ * The guest address of a forward: as given, else by the family of `hostAddr` (an IPv6 listener
+ * forwards to the guest's IPv6 address by default, `::` meaning the same).
+ */
+function guestAddress(
+  given: IpAddress | null,
+  hostAddr: IpAddress,
+  defaults: GuestDefaults,
+): IpAddress | { reply: string } {
+  const wantIpv6 = given === null ? typeof hostAddr === "bigint" : typeof given === "bigint";
+  if (!wantIpv6) return given ?? defaults.ipv4;
+  if (defaults.ipv6 === undefined) return { reply: errorReply(ERRORS.guestAddr + ERRORS.ipv6Off) };
+  if (given !== null && given !== 0n) return given;
+  const learned = defaults.ipv6();
+  return learned ?? { reply: errorReply(ERRORS.guestAddr + ERRORS.noGuestIpv6) };
+}
+
+function parseAdd(root: JsonObject, defaults: GuestDefaults): ParsedRequest {
   // The order of the checks is slirp4netns's: proto, host_addr, host_port, guest_addr, guest_port.
   const proto = argument(root, "proto");
   if (proto !== "tcp" && proto !== "udp") return { ok: false, reply: errorReply(ERRORS.proto) };
-  const hostAddr = addressArgument(argument(root, "host_addr"), 0, ERRORS.hostAddr);
-  if (typeof hostAddr !== "number") return { ok: false, ...hostAddr };
+  const host = addressArgument(argument(root, "host_addr"), ERRORS.hostAddr);
+  if (host !== null && typeof host === "object") return { ok: false, ...host };
+  const hostAddr = host ?? 0;
   const hostPort = argument(root, "host_port");
   if (!isPort(hostPort)) return { ok: false, reply: errorReply(ERRORS.hostPort) };
-  const guestAddr = addressArgument(
-    argument(root, "guest_addr"),
-    recommendedGuest,
-    ERRORS.guestAddr,
-  );
-  if (typeof guestAddr !== "number") return { ok: false, ...guestAddr };
+  const given = addressArgument(argument(root, "guest_addr"), ERRORS.guestAddr);
+  if (given !== null && typeof given === "object") return { ok: false, ...given };
+  const guestAddr = guestAddress(given, hostAddr, defaults);
+  if (typeof guestAddr === "object") return { ok: false, ...guestAddr };
   const guestPort = argument(root, "guest_port");
   if (!isPort(guestPort)) return { ok: false, reply: errorReply(ERRORS.guestPort) };
   return {
@@ -195,21 +231,21 @@ function parseRemove(root: JsonObject): ParsedRequest {
 /**
  * Parses one request: the first JSON value in `request` (slirp4netns's parser ignores what follows
  * it, and so do we), which must be an object with a string `execute` naming one of the three
- * commands. `recommendedGuest` is the default `guest_addr` (network + 100). The size limit is the
+ * commands. `defaults` gives the default `guest_addr` of each family. The size limit is the
  * server's: it never passes `MAX_REQUEST_BYTES` or more.
  *
  * @example
  * ```ts
  * import { parseRequest } from "./protocol.ts";
  * const text = '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":8080,"guest_port":80}}';
- * const parsed = parseRequest(new TextEncoder().encode(text), 0x0a000264);
+ * const parsed = parseRequest(new TextEncoder().encode(text), { ipv4: 0x0a000264 });
  * // { ok: true, command: { execute: "add_hostfwd", forward: { proto: "tcp", hostAddr: 0,
  * //   hostPort: 8080, guestAddr: 0x0a000264, guestPort: 80 } } }
- * parseRequest(new TextEncoder().encode("badjson"), 0x0a000264);
+ * parseRequest(new TextEncoder().encode("badjson"), { ipv4: 0x0a000264 });
  * // { ok: false, reply: '{"error":{"desc":"bad request: cannot parse JSON"}}' }
  * ```
  */
-export function parseRequest(request: Uint8Array, recommendedGuest: number): ParsedRequest {
+export function parseRequest(request: Uint8Array, defaults: GuestDefaults): ParsedRequest {
   const parsed = parseFirstJsonValue(request);
   if (parsed === null) return { ok: false, reply: errorReply(ERRORS.cannotParse) };
   const root = parsed.value;
@@ -218,7 +254,7 @@ export function parseRequest(request: Uint8Array, recommendedGuest: number): Par
   if (typeof execute !== "string") return { ok: false, reply: errorReply(ERRORS.noExecute) };
   switch (execute) {
     case "add_hostfwd":
-      return parseAdd(root, recommendedGuest);
+      return parseAdd(root, defaults);
     case "list_hostfwd":
       return { ok: true, command: { execute: "list_hostfwd" } };
     case "remove_hostfwd":

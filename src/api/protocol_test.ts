@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { parseIpv6 } from "../wire/address.ts";
 import {
   addedReply,
   addFailedReply,
   errorReply,
   ERRORS,
+  type GuestDefaults,
   listReply,
   type ParsedRequest,
   parseRequest,
@@ -12,10 +14,13 @@ import {
 } from "./protocol.ts";
 
 const GUEST = 0x0a000264; // 10.0.2.100, network + 100 of the default 10.0.2.0/24
+/** The guest's SLAAC address, as the network learned it. */
+const GUEST6 = parseIpv6("fd00::5054:ff:fe12:3456")!;
+const DEFAULTS: GuestDefaults = { ipv4: GUEST };
 const encoder = new TextEncoder();
 
-function parse(text: string, recommendedGuest = GUEST): ParsedRequest {
-  return parseRequest(encoder.encode(text), recommendedGuest);
+function parse(text: string, defaults: GuestDefaults = DEFAULTS): ParsedRequest {
+  return parseRequest(encoder.encode(text), defaults);
 }
 
 /** The reply a request gets without running anything: its error, or "ok" for a valid command. */
@@ -212,7 +217,7 @@ Deno.test("parseRequest() decodes escapes and UTF-8 in names and values", () => 
   assert.equal(replyOf('{"\\u0065xecute":"list_hostfw\\u0064"}'), "ok");
   assert.equal(replyOf('{"execute":"list_hostfwd","x":"caf\u00e9 \\ud83d\\ude00"}'), "ok");
   const invalidUtf8 = new Uint8Array([...encoder.encode('{"execute":"'), 0xff, 0x22, 0x7d]);
-  assert.deepEqual(parseRequest(invalidUtf8, GUEST), {
+  assert.deepEqual(parseRequest(invalidUtf8, DEFAULTS), {
     ok: false,
     reply: errorReply(ERRORS.cannotParse),
   });
@@ -259,19 +264,92 @@ Deno.test("add_hostfwd: host_addr must be IPv4 as inet_pton takes it", () => {
   }
 });
 
-Deno.test("add_hostfwd: an IPv6 host_addr says IPv6 forwards come with IPv6 support", () => {
-  for (const host_addr of ["::", "::1", "fd00::2", "::ffff:127.0.0.1"]) {
-    const reply = add({ proto: "tcp", host_addr, host_port: 8080, guest_port: 80 });
-    assert.equal(reply, errorReply(ERRORS.hostAddr + ERRORS.ipv6Suffix), host_addr);
-    assert.match(
-      reply,
-      /^\{"error":\{"desc":"bad request: add_hostfwd: bad arguments\.host_addr: IPv6/,
+/** The forward an add request with these arguments describes, or its error reply. */
+function forwardOf(args: Record<string, unknown>, defaults: GuestDefaults = DEFAULTS) {
+  const parsed = parse(JSON.stringify({ execute: "add_hostfwd", arguments: args }), defaults);
+  if (!parsed.ok) return parsed.reply;
+  assert.equal(parsed.command.execute, "add_hostfwd");
+  return parsed.command.execute === "add_hostfwd" ? parsed.command.forward : null;
+}
+
+Deno.test("add_hostfwd: an IPv6 host_addr listens on IPv6 and forwards to the guest's IPv6 address", () => {
+  const withIpv6 = { ipv4: GUEST, ipv6: () => GUEST6 };
+  for (
+    const [host_addr, address] of [["::", 0n], ["::1", 1n], [
+      "2001:db8::7",
+      parseIpv6("2001:db8::7"),
+    ]] as const
+  ) {
+    assert.deepEqual(
+      forwardOf({ proto: "tcp", host_addr, host_port: 8080, guest_port: 80 }, withIpv6),
+      {
+        proto: "tcp",
+        hostAddr: address,
+        hostPort: 8080,
+        guestAddr: GUEST6,
+        guestPort: 80,
+      },
     );
   }
+  // "::" as the guest address means the same default; a given address is kept.
+  assert.deepEqual(
+    forwardOf(
+      { proto: "udp", host_addr: "::", host_port: 53, guest_addr: "::", guest_port: 53 },
+      withIpv6,
+    ),
+    { proto: "udp", hostAddr: 0n, hostPort: 53, guestAddr: GUEST6, guestPort: 53 },
+  );
+  const given = parseIpv6("fd00::abcd")!;
+  assert.deepEqual(
+    forwardOf(
+      { proto: "tcp", host_port: 8080, guest_addr: "fd00::abcd", guest_port: 80 },
+      withIpv6,
+    ),
+    { proto: "tcp", hostAddr: 0, hostPort: 8080, guestAddr: given, guestPort: 80 },
+  );
+});
+
+Deno.test("add_hostfwd: the families may differ: an IPv6 listener to the IPv4 guest, even without -6", () => {
+  assert.deepEqual(
+    forwardOf({
+      proto: "tcp",
+      host_addr: "::",
+      host_port: 8080,
+      guest_addr: "10.0.2.100",
+      guest_port: 80,
+    }),
+    { proto: "tcp", hostAddr: 0n, hostPort: 8080, guestAddr: GUEST, guestPort: 80 },
+  );
+});
+
+Deno.test("add_hostfwd: an IPv6 guest without -6, or with no address learned yet, is a clear error", () => {
   assert.equal(
     add({ proto: "tcp", host_port: 8080, guest_addr: "fd00::100", guest_port: 80 }),
-    errorReply(ERRORS.guestAddr + ERRORS.ipv6Suffix),
+    errorReply(ERRORS.guestAddr + ERRORS.ipv6Off),
   );
+  assert.equal(
+    add({ proto: "tcp", host_addr: "::", host_port: 8080, guest_port: 80 }),
+    errorReply(ERRORS.guestAddr + ERRORS.ipv6Off),
+  );
+  const reply = forwardOf(
+    { proto: "tcp", host_addr: "::1", host_port: 8080, guest_port: 80 },
+    { ipv4: GUEST, ipv6: () => null },
+  );
+  assert.equal(reply, errorReply(ERRORS.guestAddr + ERRORS.noGuestIpv6));
+  assert.match(
+    String(reply),
+    /^\{"error":\{"desc":"bad request: add_hostfwd: bad arguments\.guest_addr: /,
+  );
+});
+
+Deno.test("add_hostfwd: IPv6 text as inet_pton(AF_INET6) takes it, no zone ids", () => {
+  for (const host_addr of ["fe80::1%eth0", "::1::", "1:2:3:4:5:6:7:8:9", "[::1]", "::g"]) {
+    assert.equal(
+      add({ proto: "tcp", host_addr, host_port: 8080, guest_port: 80 }),
+      errorReply(ERRORS.hostAddr),
+      host_addr,
+    );
+  }
 });
 
 Deno.test("add_hostfwd: host_port must be a whole number in 1..65535", () => {
@@ -312,7 +390,7 @@ Deno.test("add_hostfwd: guest_port must be a whole number in 1..65535", () => {
 Deno.test("add_hostfwd: a missing or empty guest_addr is network + 100, following --cidr", () => {
   const parsed = parse(
     '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":8080,"guest_addr":"","guest_port":80}}',
-    0x0a0087e4, // --cidr 10.0.135.128/25: 10.0.135.228
+    { ipv4: 0x0a0087e4 }, // --cidr 10.0.135.128/25: 10.0.135.228
   );
   assert.ok(parsed.ok && parsed.command.execute === "add_hostfwd");
   assert.equal(parsed.command.forward.guestAddr, 0x0a0087e4);

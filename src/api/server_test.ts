@@ -59,7 +59,7 @@ async function start(
   const listeners = new FakeListeners();
   const api = ApiService.start(shim, reactor, {
     path,
-    recommendedGuest: GUEST,
+    guestDefaults: { ipv4: GUEST },
     listeners,
     server,
   });

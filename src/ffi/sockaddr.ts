@@ -15,6 +15,9 @@ export const IPPROTO_ICMP = 1;
 export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+export const IPPROTO_IPV6 = 41;
+/** IPPROTO_IPV6 option: an AF_INET6 socket takes IPv6 only, no IPv4-mapped peers. */
+export const IPV6_V6ONLY = 26;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;

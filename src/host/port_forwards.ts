@@ -6,7 +6,7 @@
  *
  * The guest's MAC: frames to the guest need it, and a forward may be used before the guest ever
  * sent a frame (with `--configure` it need not send any). As libslirp does, an unknown address is
- * asked for with an ARP request from the gateway; TCP clients wait for the answer (at most
+ * asked for with an ARP request from the gateway (a neighbor solicitation for IPv6); TCP clients wait for the answer (at most
  * `RESOLVE_TIMEOUT_MS`, re-asking every `ARP_RETRY_MS`, then they are reset), a UDP datagram to an
  * unresolved guest is dropped (counted) after asking. A client also waits, in order, while the
  * TCP worker's segment ring is full (busy guest traffic), instead of being reset.
@@ -17,7 +17,12 @@ import type { Shim } from "../ffi/shim.ts";
 import type { IpAddress } from "../wire/address.ts";
 import { C, type Counters } from "../stack/counters.ts";
 import type { GuestNeighbors } from "../stack/neighbors.ts";
-import { UDP_IPV4_MAX_PAYLOAD, UDP_IPV4_PAYLOAD_OFFSET, type UdpNat } from "../stack/udp_nat.ts";
+import {
+  UDP_IPV4_MAX_PAYLOAD,
+  UDP_IPV4_PAYLOAD_OFFSET,
+  type UdpNat,
+  udpPayloadOffsetOf,
+} from "../stack/udp_nat.ts";
 import type { TcpService } from "./tcp_service.ts";
 
 /** How long an accepted TCP client waits for the guest's MAC before it is reset. */
@@ -31,9 +36,9 @@ export const MAX_WAITING = 4096;
 
 interface Waiting {
   fd: number;
-  peerAddr: number;
+  peerAddr: IpAddress;
   peerPort: number;
-  guestAddr: number;
+  guestAddr: IpAddress;
   guestPort: number;
   deadline: number;
 }
@@ -42,8 +47,8 @@ interface Waiting {
 export interface PortForwardSinkOptions {
   shim: Shim;
   neighbors: GuestNeighbors;
-  /** Sends an ARP request for a guest address. */
-  requestMac(ip: number): void;
+  /** Asks for the MAC of a guest address: ARP, or a neighbor solicitation for IPv6. */
+  requestMac(ip: IpAddress): void;
   tcp: TcpService;
   udpNat: UdpNat;
   /** The main thread's transmit buffer (`GuestTx.frame`), where forwarded datagrams are received. */
@@ -58,7 +63,7 @@ export interface PortForwardSinkOptions {
  * @example
  * ```ts ignore
  * const sink = new PortForwardSink({ shim, neighbors, requestMac, tcp, udpNat, frame, counters });
- * const listeners = new HostForwards(shim, reactor, sink, { gateway, dhcpStart });
+ * const listeners = new HostForwards(shim, reactor, sink, { gateways, dhcpStart });
  * sink.close();
  * ```
  */
@@ -71,7 +76,7 @@ export class PortForwardSink implements ForwardSink {
   readonly #mac = new Uint8Array(6);
   readonly #waiting: Waiting[] = [];
   /** Address → when it was last asked for. */
-  readonly #asked = new Map<number, number>();
+  readonly #asked = new Map<IpAddress, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: PortForwardSinkOptions) {
@@ -86,7 +91,7 @@ export class PortForwardSink implements ForwardSink {
     return this.#waiting.length;
   }
 
-  acceptedTcp(fd: number, client: ForwardClient, guestAddr: number, guestPort: number): void {
+  acceptedTcp(fd: number, client: ForwardClient, guestAddr: IpAddress, guestPort: number): void {
     const o = this.#options;
     const waiting: Waiting = {
       fd,
@@ -114,6 +119,11 @@ export class PortForwardSink implements ForwardSink {
       return;
     }
     o.counters.bump(C["udp.forward_to_guest"]);
+    const at = udpPayloadOffsetOf(flow.guestAddr);
+    // Datagrams are received at the IPv4 payload offset; an IPv6 header is 20 bytes longer.
+    if (at !== this.udpOffset) {
+      this.udpBuffer.copyWithin(at, this.udpOffset, this.udpOffset + length);
+    }
     o.udpNat.sendToGuest(
       this.#mac,
       0,
@@ -141,7 +151,7 @@ export class PortForwardSink implements ForwardSink {
     return o.tcp.openToGuest(w.fd, w.peerAddr, w.peerPort, w.guestAddr, w.guestPort, this.#mac, 0);
   }
 
-  #ask(ip: number, now: number): void {
+  #ask(ip: IpAddress, now: number): void {
     if (this.#options.neighbors.has(ip)) return;
     const last = this.#asked.get(ip);
     if (last !== undefined && now - last < ARP_RETRY_MS) return;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { ForwardClient, UdpForwardFlow } from "../api/host_listener.ts";
 import { deriveAddresses } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
+import type { IpAddress } from "../wire/address.ts";
 import { Counters } from "../stack/counters.ts";
 import { GuestNeighbors } from "../stack/neighbors.ts";
 import type { UdpNat } from "../stack/udp_nat.ts";
@@ -20,7 +21,8 @@ import {
 } from "./port_forwards.ts";
 import type { TcpService } from "./tcp_service.ts";
 
-const ADDRESSES = deriveAddresses(0x0a000200, 24);
+const ADDRESSES = deriveAddresses(0x0a000200, 24, true);
+const GUEST6 = (0xfd00n << 112n) | 0x5054n;
 const GUEST_A = 0x0a00020f; // 10.0.2.15
 const GUEST_B = 0x0a000210; // 10.0.2.16
 const MAC_A = new Uint8Array([0x02, 0, 0, 0, 0, 0x0a]);
@@ -35,9 +37,9 @@ const LOOPBACK_CLIENT: ForwardClient = {
 
 interface Opened {
   fd: number;
-  peerAddr: number;
+  peerAddr: IpAddress;
   peerPort: number;
-  guestAddr: number;
+  guestAddr: IpAddress;
   guestPort: number;
   mac: number[];
 }
@@ -48,7 +50,7 @@ class Fixture {
   ringFull = false;
   readonly opened: Opened[] = [];
   readonly resets: number[] = [];
-  readonly arpRequests: number[] = [];
+  readonly arpRequests: IpAddress[] = [];
   readonly udpSent: unknown[][] = [];
   readonly counters = new Counters();
   readonly neighbors = new GuestNeighbors(ADDRESSES);
@@ -60,9 +62,9 @@ class Fixture {
     const tcp = {
       openToGuest: (
         fd: number,
-        peerAddr: number,
+        peerAddr: IpAddress,
         peerPort: number,
-        guestAddr: number,
+        guestAddr: IpAddress,
         guestPort: number,
         mac: Uint8Array,
         macOffset: number,
@@ -86,10 +88,36 @@ class Fixture {
     });
   }
 
-  accept(fd: number, guestAddr = GUEST_A, guestPort = 8080): void {
+  accept(fd: number, guestAddr: IpAddress = GUEST_A, guestPort = 8080): void {
     this.sink.acceptedTcp(fd, LOOPBACK_CLIENT, guestAddr, guestPort);
   }
 }
+
+Deno.test("PortForwardSink: an IPv6 guest's MAC is asked for (a neighbor solicitation) and the client waits", () => {
+  const f = new Fixture();
+  try {
+    const client: ForwardClient = {
+      address: 1n,
+      port: 40000,
+      addressForGuest: ADDRESSES.ipv6!.gateway,
+    };
+    f.sink.acceptedTcp(7, client, GUEST6, 8080);
+    assert.deepEqual(f.arpRequests, [GUEST6]);
+    assert.equal(f.sink.waiting, 1);
+    f.neighbors.learn(GUEST6, MAC_A, 0);
+    assert.deepEqual(f.opened, [{
+      fd: 7,
+      peerAddr: ADDRESSES.ipv6!.gateway,
+      peerPort: 40000,
+      guestAddr: GUEST6,
+      guestPort: 8080,
+      mac: [...MAC_A],
+    }]);
+    assert.equal(f.neighbors.globalIpv6, GUEST6);
+  } finally {
+    f.sink.close();
+  }
+});
 
 Deno.test("PortForwardSink hands a TCP client over at once when the guest's MAC is known", () => {
   const f = new Fixture();

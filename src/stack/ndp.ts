@@ -42,7 +42,7 @@
  */
 
 import type { Addresses, Ipv6Addresses } from "../config.ts";
-import { writeIpv6 } from "../wire/address.ts";
+import { readIpv6, writeIpv6 } from "../wire/address.ts";
 import type { EthernetFrame } from "../wire/ethernet.ts";
 import {
   emitLinkLayerOption,
@@ -289,6 +289,20 @@ export class NeighborDiscovery {
     }
   }
 
+  /**
+   * Whether the target at `bytes[offset..]` is an address of fd00::/64 that stands for the host:
+   * not the subnet-router anycast address fd00:: (RFC 4291 §2.6.1) and no address the guest was
+   * seen to use itself (never answered during its duplicate address detection either: those
+   * solicitations come from ::).
+   */
+  #isHostAlias(bytes: Uint8Array, offset: number): boolean {
+    const prefix = this.#gatewayBytes;
+    for (let i = 0; i < 8; i++) if (bytes[offset + i] !== prefix[i]) return false;
+    let interfaceId = 0;
+    for (let i = 8; i < 16; i++) interfaceId |= bytes[offset + i];
+    return interfaceId !== 0 && !this.#neighbors.has(readIpv6(bytes, offset));
+  }
+
   /** A Router Solicitation (RFC 4861 §6.2.6): learn the sender, schedule the answer. */
   #solicitation(eth: EthernetFrame, ip: Ipv6Packet, srcUnspecified: boolean, now: number): void {
     this.#counters.bump(C["ndp.rs"]);
@@ -341,6 +355,11 @@ export class NeighborDiscovery {
       router = true;
     } else if (equal16(bytes, target, this.#dnsBytes, 0)) {
       targetMac = this.#dnsMac;
+      router = false;
+    } else if (!srcUnspecified && this.#isHostAlias(bytes, target)) {
+      // Every other address of the on-link prefix is the host's ::1 (routes.ts), so it must
+      // resolve like fd00::2 does, or the guest could never send to it.
+      targetMac = this.#gatewayMac;
       router = false;
     } else {
       // Not ours: the guest's own duplicate address detection, or nobody's address.

@@ -79,6 +79,11 @@ export class GuestNeighbors {
   onLearn: ((ip: IpAddress) => void) | null = null;
   /** Bumped on every change of either table (lets callers cache a lookup). */
   version = 0;
+  /**
+   * The guest's global IPv6 address (in fd00::/64) learned last, or null: the default guest
+   * address of IPv6 port forwards.
+   */
+  globalIpv6: bigint | null = null;
 
   constructor(addresses: Addresses) {
     this.#addresses = addresses;
@@ -98,6 +103,7 @@ export class GuestNeighbors {
     if (typeof ip === "bigint") {
       if (!this.#mayBeGuest6(ip)) return false;
       changed = this.#v6.set(ip, mac, macOffset);
+      if (changed && !isLinkLocalIpv6(ip)) this.globalIpv6 = ip;
     } else {
       const a = this.#addresses;
       if (

@@ -235,13 +235,13 @@ export class UdpNat {
   readonly #quote = new Uint8Array(IPV6_HEADER_LEN + UDP_HEADER_LEN);
   /**
    * The port forward flow a guest datagram answers (`HostForwards.flowForGuestReply`), if any;
-   * set when an API socket runs. IPv4 only (forwards are).
+   * set when an API socket runs.
    */
   forwardFlow:
     | ((
-      guestAddr: number,
+      guestAddr: IpAddress,
       guestPort: number,
-      dstAddr: number,
+      dstAddr: IpAddress,
       dstPort: number,
       now: number,
     ) => { sendToClient(payload: Uint8Array): number } | undefined)
@@ -286,16 +286,7 @@ export class UdpNat {
     const a = this.#addresses;
     const dst = ip.dst;
     const dstPort = udp.dstPort;
-    // A reply to a port forward's client goes back through the forward's socket, before any
-    // other rule (so also to the gateway address with --disable-host-loopback).
-    const forwardFlow = this.forwardFlow?.(ip.src, udp.srcPort, dst, dstPort, now);
-    if (forwardFlow !== undefined) {
-      const payload = frame.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
-      counters.bump(
-        forwardFlow.sendToClient(payload) >= 0 ? C["udp.forward_reply"] : C["udp.nat_send_error"],
-      );
-      return;
-    }
+    if (this.#replyToForward(udp, ip.src, dst, now)) return;
     let hostDst = dst;
     if (dst === a.gateway) {
       if (dstPort === TFTP_PORT) {
@@ -323,6 +314,21 @@ export class UdpNat {
     this.#send(eth, ip.offset, udp, ip.src, dst, hostDst, now);
   }
 
+  /**
+   * Sends a reply to a port forward's client back through the forward's socket; false when the
+   * datagram is none. Asked before any other rule (so also to the gateway address with
+   * --disable-host-loopback).
+   */
+  #replyToForward(udp: UdpDatagram, src: IpAddress, dst: IpAddress, now: number): boolean {
+    const flow = this.forwardFlow?.(src, udp.srcPort, dst, udp.dstPort, now);
+    if (flow === undefined) return false;
+    const payload = udp.bytes.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
+    this.#counters.bump(
+      flow.sendToClient(payload) >= 0 ? C["udp.forward_reply"] : C["udp.nat_send_error"],
+    );
+    return true;
+  }
+
   /** The IPv6 part of `fromGuest`: where the destination leads (see the module comment). */
   #fromGuestIpv6(eth: EthernetFrame, now: number): void {
     const counters = this.#counters;
@@ -343,6 +349,7 @@ export class UdpNat {
     }
     const src = ip.src;
     const dst = ip.dst;
+    if (this.#replyToForward(udp, src, dst, now)) return;
     let hostDst: bigint;
     if (inIpv6Prefix(dst, six.prefix, six.prefixLength)) {
       if (dst === six.gateway && udp.dstPort === TFTP_PORT) {

@@ -634,3 +634,24 @@ Deno.test("UdpNat answers a failed IPv6 send with the ICMPv6 code of the errno",
   assert.deepEqual([error.payload[0], error.payload[1]], [1, Icmpv6Unreachable.ADDRESS]);
   assert.equal(error.src, REMOTE6);
 });
+
+Deno.test("UdpNat sends an IPv6 reply to a port forward's client back through the forward first", () => {
+  const { nat, host, counters } = setup({ disableHostLoopback: true });
+  const toClient: string[] = [];
+  const asked: unknown[][] = [];
+  nat.forwardFlow = (guestAddr, guestPort, dstAddr, dstPort) => {
+    asked.push([guestAddr, guestPort, dstAddr, dstPort]);
+    return dstPort === 40000
+      ? { sendToClient: (p: Uint8Array) => toClient.push(new TextDecoder().decode(p)) }
+      : undefined;
+  };
+  // The client appears as fd00::2:40000; even with --disable-host-loopback the reply goes back.
+  nat.fromGuest(udp6Frame(GUEST_IP6, 53, V6.gateway, 40000, data("answer")), 0);
+  assert.deepEqual(toClient, ["answer"]);
+  assert.deepEqual(asked, [[GUEST_IP6, 53, V6.gateway, 40000]]);
+  assert.equal(counters.get("udp.forward_reply"), 1);
+  assert.equal(host.sent.length, 0);
+  // Not a forward's client: the usual rules (refused here).
+  nat.fromGuest(udp6Frame(GUEST_IP6, 53, V6.gateway, 40001, data("other")), 0);
+  assert.equal(counters.get("udp.nat_host_loopback_refused"), 1);
+});

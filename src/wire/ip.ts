@@ -6,9 +6,37 @@
  * it without caring which family they serve.
  */
 
-import type { IpAddress } from "./address.ts";
+import { type IpAddress, readIpv6 } from "./address.ts";
 import { Ipv4Packet } from "./ipv4.ts";
-import { IPV6_HEADER_LEN, Ipv6Packet } from "./ipv6.ts";
+import { IPV6, IPV6_HEADER_LEN, Ipv6Packet } from "./ipv6.ts";
+import { readU32 } from "./view.ts";
+
+/**
+ * The bigint of the IPv6 address last read, reused while the bytes stay the same: a flow's packets
+ * carry the same addresses, and building a bigint from 16 bytes takes several allocations.
+ */
+class Ipv6AddressCache {
+  #w0 = -1;
+  #w1 = -1;
+  #w2 = -1;
+  #w3 = -1;
+  #address = 0n;
+
+  read(bytes: Uint8Array, offset: number): bigint {
+    const w0 = readU32(bytes, offset);
+    const w1 = readU32(bytes, offset + 4);
+    const w2 = readU32(bytes, offset + 8);
+    const w3 = readU32(bytes, offset + 12);
+    if (w0 !== this.#w0 || w1 !== this.#w1 || w2 !== this.#w2 || w3 !== this.#w3) {
+      this.#w0 = w0;
+      this.#w1 = w1;
+      this.#w2 = w2;
+      this.#w3 = w3;
+      this.#address = readIpv6(bytes, offset);
+    }
+    return this.#address;
+  }
+}
 
 /**
  * A checked IP packet of either family. `read` fills the fields; they are plain values, valid
@@ -42,6 +70,8 @@ export class IpPacket {
   payloadLength = 0;
   /** Header and payload: the bytes an ICMP error quotes from. */
   totalLength = 0;
+  readonly #src6 = new Ipv6AddressCache();
+  readonly #dst6 = new Ipv6AddressCache();
 
   /**
    * Reads the packet at `bytes[offset, offset + length)` (the version nibble picks the family);
@@ -55,8 +85,8 @@ export class IpPacket {
       if (v6.check() !== "ok") return false;
       this.ipv6 = true;
       this.protocol = v6.nextHeader;
-      this.src = v6.src;
-      this.dst = v6.dst;
+      this.src = this.#src6.read(bytes, offset + IPV6.SRC);
+      this.dst = this.#dst6.read(bytes, offset + IPV6.DST);
       this.payloadOffset = offset + IPV6_HEADER_LEN;
       this.payloadLength = v6.payloadLength;
       this.totalLength = IPV6_HEADER_LEN + this.payloadLength;

@@ -38,3 +38,17 @@ Deno.test("IpPacket.read() refuses truncated packets and IPv4 fragments", () => 
   assert.equal(ip.read(v4, 0, 28), false);
   assert.equal(ip.read(new Uint8Array(0), 0, 0), false);
 });
+
+Deno.test("IpPacket.read() gives each packet its own IPv6 addresses, reused or not", () => {
+  const ip = new IpPacket();
+  const bytes = new Uint8Array(48);
+  const seen: bigint[] = [];
+  for (const [src, dst] of [[5n, 1n], [5n, 1n], [6n, 1n], [5n, 2n], [(1n << 127n) | 5n, 1n]]) {
+    emitIpv6Header(bytes, 0, 8, Ipv6NextHeader.UDP, 64, src, dst);
+    assert.ok(ip.read(bytes, 0, bytes.length));
+    assert.equal(ip.src, src);
+    assert.equal(ip.dst, dst);
+    seen.push(ip.src as bigint);
+  }
+  assert.deepEqual(seen, [5n, 5n, 6n, 5n, (1n << 127n) | 5n]);
+});

@@ -6,53 +6,15 @@
  * 2001:db8:1::2 behind a veth, ICMPv6 errors make a closed port fail at once, and
  * --outbound-addr6 binds the sockets. The command runs in a private host-side namespace under a
  * private resolv.conf, as the IPv4 tests do.
- *
- * These need the dispatcher's IPv6 path (router advertisements, neighbour discovery, frames handed
- * to the NAT); until `-6` is enabled they are registered as skipped.
  */
 import assert from "node:assert/strict";
-import { UNSUPPORTED_YET } from "../../src/cli/options.ts";
 import { parseIpv6 } from "../../src/wire/address.ts";
 import { startDnsServer } from "../helpers/dns.ts";
 import { ALL_GROUPS, HostSide } from "../helpers/hostside.ts";
-import { matrix, type Variant } from "../helpers/matrix.ts";
+import { matrix } from "../helpers/matrix.ts";
 import { createNetns, type Netns } from "../helpers/netns.ts";
-import { type Proc, waitFor } from "../helpers/process.ts";
-
-const ignore = UNSUPPORTED_YET.some((u) => u.option === "--enable-ipv6") &&
-  "-6 is not enabled yet";
-
-/** The test host's IPv6 network: documentation addresses (RFC 3849). */
-const TEST_NET6 = { hostAddress: "2001:db8:1::1/64", address: "2001:db8:1::2/64" };
-const TEST_HOST6 = "2001:db8:1::2";
-
-async function privateResolvConf(v: Variant, text = "nameserver 127.0.0.53\n"): Promise<string> {
-  const path = `${await v.tempDir()}/resolv.conf`;
-  await Deno.writeTextFile(path, text);
-  await Deno.chmod(path, 0o644);
-  return path;
-}
-
-/**
- * Starts the command with `-c -6` and waits until the guest has a usable (not tentative) SLAAC
- * address in fd00::/64 and fd00::2 answers a ping.
- */
-async function startIpv6(
-  v: Variant,
-  side: HostSide,
-  guest: Netns,
-  resolvConf: string,
-  args: string[] = [],
-): Promise<Proc> {
-  const proc = await side.startConfigured(v, guest, resolvConf, ["-6", ...args]);
-  await guest.waitFor(
-    "a SLAAC address in fd00::/64",
-    "ip -6 addr show dev tap0 scope global | grep -v tentative | grep -q 'inet6 fd00::'",
-    { timeoutMs: 20_000, proc },
-  );
-  await guest.waitForPing("fd00::2", { proc });
-  return proc;
-}
+import { waitFor } from "../helpers/process.ts";
+import { privateResolvConf, startIpv6, TEST_HOST6, TEST_NET6 } from "../helpers/ipv6.ts";
 
 /** A UDP echo server (socat) on `[address]:port`. */
 const echo6 = (address: string, port: number) => [
@@ -97,7 +59,6 @@ matrix(
     assert.match(await dig(["nx.test"]), /status: NXDOMAIN/);
     assert.ok(proc.running, proc.describe());
   },
-  { ignore },
 );
 
 matrix(
@@ -120,7 +81,6 @@ matrix(
     await guest.shOk(ROUND_TRIP6, [`[${TEST_HOST6}]:7777`, "5000"]);
     assert.ok(proc.running, proc.describe());
   },
-  { ignore },
 );
 
 matrix(
@@ -138,7 +98,6 @@ matrix(
       assert.ok(ms < 2000, `${target}: took ${ms} ms`);
     }
   },
-  { ignore },
 );
 
 matrix(
@@ -157,7 +116,6 @@ matrix(
     const toHost = await guest.shOk(SEND6, [`[${TEST_HOST6}]:7777`, "still works"]);
     assert.equal(toHost.stdout.trim(), "still works");
   },
-  { ignore },
 );
 
 matrix(
@@ -179,7 +137,6 @@ matrix(
     assert.match(big.stdout, /4008 bytes from/);
     assert.doesNotMatch(proc.stderr, /ping_group_range/);
   },
-  { ignore },
 );
 
 matrix(
@@ -209,5 +166,4 @@ matrix(
     // socat prints the address in full, in brackets.
     assert.equal(parseIpv6(peer.replace(/^\[|\]$/g, "")), parseIpv6("2001:db8:2::3"), peer);
   },
-  { ignore },
 );

@@ -18,7 +18,9 @@
  *   reset-client ADDR PORT             connect, send one byte, wait 300 ms, close with RST
  *   read-server ADDR PORT              accept one, read to EOF or error: "eof" or "error: ..."
  *   read-client ADDR PORT              connect, send one byte, read to EOF or error: the same
- *   peer-server ADDR PORT              accept one, print "peer A.B.C.D", close
+ *   peer-server ADDR PORT              accept one, print "peer ADDRESS", close
+ *
+ * ADDR is IPv4 or IPv6 text (no brackets).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -38,35 +40,55 @@ static void die(const char *what) {
   exit(2);
 }
 
-static struct sockaddr_in address_of(const char *addr, const char *port) {
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)atoi(port));
-  if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+/* An IPv4 or IPv6 address and port. */
+struct endpoint {
+  struct sockaddr_storage sa;
+  socklen_t len;
+};
+
+static struct endpoint address_of(const char *addr, const char *port) {
+  struct endpoint e;
+  memset(&e, 0, sizeof e);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&e.sa;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&e.sa;
+  uint16_t number = htons((uint16_t)atoi(port));
+  if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = number;
+    e.len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = number;
+    e.len = sizeof *v6;
+  } else {
     fprintf(stderr, "bad address %s\n", addr);
     exit(2);
   }
-  return sa;
+  return e;
+}
+
+static int port_of(const struct sockaddr_storage *sa) {
+  return ntohs(sa->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                         : ((const struct sockaddr_in *)sa)->sin_port);
 }
 
 static int listen_on(const char *addr, const char *port) {
-  struct sockaddr_in sa = address_of(addr, port);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct endpoint e = address_of(addr, port);
+  int fd = socket(e.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die("socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
+  if (bind(fd, (struct sockaddr *)&e.sa, e.len) < 0) die("bind");
   if (listen(fd, 1024) < 0) die("listen");
-  socklen_t len = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &len);
-  fprintf(stderr, "listening %d\n", ntohs(sa.sin_port));
+  socklen_t len = sizeof e.sa;
+  getsockname(fd, (struct sockaddr *)&e.sa, &len);
+  fprintf(stderr, "listening %d\n", port_of(&e.sa));
   fflush(stderr);
   return fd;
 }
 
-static int accept_one(int server, struct sockaddr_in *peer) {
-  struct sockaddr_in sa;
+static int accept_one(int server, struct sockaddr_storage *peer) {
+  struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
   int fd = accept(server, (struct sockaddr *)&sa, &len);
   if (fd < 0) die("accept");
@@ -75,10 +97,10 @@ static int accept_one(int server, struct sockaddr_in *peer) {
 }
 
 static int connect_to(const char *addr, const char *port) {
-  struct sockaddr_in sa = address_of(addr, port);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct endpoint e = address_of(addr, port);
+  int fd = socket(e.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die("socket");
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die("connect");
+  if (connect(fd, (struct sockaddr *)&e.sa, e.len) < 0) die("connect");
   return fd;
 }
 
@@ -200,13 +222,13 @@ struct client_conn {
 static unsigned char pattern_byte(int seed, size_t i) { return (unsigned char)((seed * 131 + i * 7 + i / 251) & 0xff); }
 
 static int echo_client(const char *addr, const char *port, int conns, size_t bytes) {
-  struct sockaddr_in sa = address_of(addr, port);
+  struct endpoint e = address_of(addr, port);
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct client_conn *all = calloc((size_t)conns, sizeof *all);
   for (int i = 0; i < conns; i++) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(e.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) die("socket");
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) die("connect");
+    if (connect(fd, (struct sockaddr *)&e.sa, e.len) < 0 && errno != EINPROGRESS) die("connect");
     all[i].fd = fd;
     all[i].seed = i;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = &all[i]};
@@ -356,10 +378,14 @@ int main(int argc, char **argv) {
     write_all(fd, "x", 1);
     report_read(fd);
   } else if (strcmp(mode, "peer-server") == 0) {
-    struct sockaddr_in peer;
+    struct sockaddr_storage peer;
     int fd = accept_one(listen_on(addr, port), &peer);
-    char text[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
+    char text[INET6_ADDRSTRLEN];
+    if (peer.ss_family == AF_INET6) {
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, text, sizeof text);
+    } else {
+      inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, text, sizeof text);
+    }
     printf("peer %s\n", text);
     close(fd);
   } else {

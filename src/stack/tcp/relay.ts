@@ -6,7 +6,13 @@
  */
 
 import type { Addresses } from "../../config.ts";
-import { finishChecksum, foldSum, pseudoHeaderSum, sumBytes } from "../../wire/checksum.ts";
+import {
+  finishChecksum,
+  foldSum,
+  pseudoHeaderSum,
+  pseudoHeaderSumAt,
+  sumBytes,
+} from "../../wire/checksum.ts";
 import { ETHERNET, ETHERNET_HEADER_LEN, MAC_LEN } from "../../wire/ethernet.ts";
 import { emitIcmpError, icmpQuoteLength, IcmpType, IcmpUnreachable } from "../../wire/icmp.ts";
 import type { IpAddress } from "../../wire/address.ts";
@@ -243,6 +249,11 @@ export class TcpConnection implements TimerEntry {
   maxSndWnd = 0;
   /** Our MSS: the MTU less the IPv4 (40) or IPv6 (60) and TCP headers. */
   readonly localMss: number;
+  /**
+   * The pseudo-header sum of our segments without their length (addresses and protocol, RFC 9293
+   * §3.1, RFC 8200 §8.1): a segment's is `foldSum(pseudoSum + tcpLength)`.
+   */
+  readonly pseudoSum: number;
   /** Segment size towards the guest: min(guest MSS, `localMss`). */
   sendMss: number;
   /** Window scale shifts (RFC 7323): the guest's, applied to its windows, and ours. */
@@ -319,6 +330,7 @@ export class TcpConnection implements TimerEntry {
     this.peerPort = peerPort;
     const ipv6 = typeof guestAddr === "bigint";
     this.localMss = mtu - (ipv6 ? HEADERS6 : 40);
+    this.pseudoSum = pseudoHeaderSum(peerAddr, guestAddr, IpProtocol.TCP, 0);
     this.sendMss = ipv6 ? DEFAULT_GUEST_MSS6 : DEFAULT_GUEST_MSS;
     this.rtoBase = tunables.rtoInitialMs;
     this.rto = tunables.rtoInitialMs;
@@ -489,7 +501,7 @@ export class TcpRelay {
             frame,
             seg.offset,
             seg.length,
-            pseudoHeaderSum(src, dst, IpProtocol.TCP, seg.length),
+            pseudoHeaderSumAt(frame, ip.offset, IpProtocol.TCP, seg.length),
           ),
         ) !== 0
     ) {
@@ -1473,8 +1485,7 @@ export class TcpRelay {
     const tcpLength = headerLength + length;
     const tx = this.#tx;
     if (tx.tcpOffload) {
-      const pseudo = pseudoHeaderSum(conn.peerAddr, conn.guestAddr, IpProtocol.TCP, tcpLength);
-      writeU16(frame, at + TCP.CHECKSUM, foldSum(pseudo));
+      writeU16(frame, at + TCP.CHECKSUM, foldSum(conn.pseudoSum + tcpLength));
       tx.sendTcpOffloaded(
         conn.guestMac,
         conn.peerAddr,
@@ -1486,7 +1497,9 @@ export class TcpRelay {
       );
       return;
     }
-    this.#fillChecksum(frame, at, tcpLength, conn.peerAddr, conn.guestAddr);
+    writeU16(frame, at + TCP.CHECKSUM, 0);
+    const sum = this.#sum(frame, at, tcpLength, foldSum(conn.pseudoSum + tcpLength));
+    writeU16(frame, at + TCP.CHECKSUM, finishChecksum(sum));
     tx.sendIp(
       conn.guestMac,
       0,
@@ -1497,19 +1510,6 @@ export class TcpRelay {
       0,
       tcpLength,
     );
-  }
-
-  /** Writes the TCP checksum of the segment at `at` (RFC 9293 §3.1, with the pseudo-header). */
-  #fillChecksum(
-    frame: Uint8Array,
-    at: number,
-    length: number,
-    src: IpAddress,
-    dst: IpAddress,
-  ): void {
-    writeU16(frame, at + TCP.CHECKSUM, 0);
-    const sum = this.#sum(frame, at, length, pseudoHeaderSum(src, dst, IpProtocol.TCP, length));
-    writeU16(frame, at + TCP.CHECKSUM, finishChecksum(sum));
   }
 
   /** A RST for a segment of no connection, addressed back to its sender. */
@@ -1524,7 +1524,8 @@ export class TcpRelay {
     const out = this.#tx.frame;
     const at = payloadOffsetOf(ip.src);
     emitTcpHeader(out, at, seg.dstPort, seg.srcPort, seq, ack, flags, 0, 0);
-    this.#fillChecksum(out, at, TCP_HEADER_LEN, ip.dst, ip.src);
+    const pseudo = pseudoHeaderSum(ip.dst, ip.src, IpProtocol.TCP, TCP_HEADER_LEN);
+    writeU16(out, at + TCP.CHECKSUM, finishChecksum(this.#sum(out, at, TCP_HEADER_LEN, pseudo)));
     this.#counters.bump(C["tcp.rst_to_guest"]);
     this.#tx.sendIp(frame, ETHERNET.SRC, ip.dst, ip.src, IpProtocol.TCP, TTL, 0, TCP_HEADER_LEN);
   }
