@@ -239,7 +239,12 @@ const BAD_REQUESTS: [string, string][] = [
     "guest_port",
   ],
   [
+    // Without -6 an IPv6 listener needs an IPv4 guest_addr: its default would be IPv6.
     '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_addr":"::","host_port":18090,"guest_port":80}}',
+    "guest_addr: IPv6 is not enabled (-6)",
+  ],
+  [
+    '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_addr":"fe80::1%lo","host_port":18090,"guest_port":80}}',
     "host_addr",
   ],
   ['{"execute":"remove_hostfwd","arguments":{"id":99}}', "bad arguments.id"],
