@@ -63,7 +63,13 @@ import {
   solicitedNodeAddress,
   writeMulticastMac,
 } from "../wire/icmpv6.ts";
-import { IPV6, IPV6_MIN_MTU, Ipv6NextHeader, type Ipv6Packet } from "../wire/ipv6.ts";
+import {
+  IPV6,
+  IPV6_MIN_MTU,
+  Ipv6NextHeader,
+  type Ipv6Packet,
+  isLinkLocalIpv6,
+} from "../wire/ipv6.ts";
 import { copyBytes } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
 import { type GuestTx, IPV6_PAYLOAD_OFFSET } from "./guest_tx.ts";
@@ -263,7 +269,7 @@ export class NeighborDiscovery {
     const tx = this.#tx;
     const frame = tx.frame;
     const at = IPV6_PAYLOAD_OFFSET;
-    const src = (target >> 118n) === 0x3fan ? v6.routerLinkLocal : v6.gateway;
+    const src = isLinkLocalIpv6(target) ? v6.routerLinkLocal : v6.gateway;
     const dst = solicitedNodeAddress(target);
     writeIpv6(this.#address, 0, target);
     let length = emitNeighborMessage(
