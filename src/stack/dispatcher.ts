@@ -568,7 +568,6 @@ export class Dispatcher {
     now: number,
   ): void {
     const counters = this.counters;
-    if (source !== Source6.UNSPECIFIED) this.#learnFrom(eth, ip);
     const protocol = ip.nextHeader;
     if (protocol === Ipv6NextHeader.ICMPV6) {
       this.#icmpv6(eth, ip, source, destination, now);
@@ -602,6 +601,7 @@ export class Dispatcher {
     }
     const forward = this.#forward;
     if (protocol === Ipv6NextHeader.TCP) {
+      this.#learnFrom(eth, ip);
       if (forward.tcp) {
         forward.tcp(eth.bytes, now, (this.#offload & RxOffload.CHECKSUM_PARTIAL) !== 0);
       } else counters.bump(C["nat.not_implemented"]);
@@ -609,6 +609,7 @@ export class Dispatcher {
     }
     const udp = this.#udp6Of(ip);
     if (udp === null) return;
+    this.#learnFrom(eth, ip);
     if (
       udp.dstPort === DNS_PORT && forward.dns && equal16(bytes, dstAt, this.#dns6, 0)
     ) {
@@ -659,7 +660,10 @@ export class Dispatcher {
       case Icmpv6Type.ECHO_REQUEST:
         if (source === Source6.UNSPECIFIED) {
           counters.bump(C["ipv6.bad_source"]);
-        } else if (destination === Destination6.OURS) {
+          return;
+        }
+        this.#learnFrom(eth, ip);
+        if (destination === Destination6.OURS) {
           this.#echo.handleIpv6(eth, ip, icmp);
         } else if (destination === Destination6.MULTICAST) {
           counters.bump(C["ipv6.multicast_dropped"]);
@@ -710,8 +714,9 @@ export class Dispatcher {
   }
 
   /**
-   * Learns the guest's source address and MAC from a packet (the NDP messages teach the rest).
-   * The last pair is remembered, so a stream of packets costs one comparison each.
+   * Learns the guest's source address and MAC from a checked packet it sent to be answered or
+   * forwarded (Neighbor Discovery messages teach through their options instead). The last pair is
+   * remembered, so a stream of packets costs one comparison each.
    */
   #learnFrom(eth: EthernetFrame, ip: Ipv6Packet): void {
     const bytes = ip.bytes;

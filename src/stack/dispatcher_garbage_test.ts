@@ -3,7 +3,10 @@
  * fixtures) through the dispatcher. It must never throw, never send a frame outside 60..MTU+14,
  * count every frame, and still answer a valid ping and DHCP exchange afterwards. This is the
  * input-class list of the CVEs (reference §6): runts, short ARP, IHL < 5, total length > frame,
- * UDP length 0/65535, truncated BOOTP, option lengths past the end.
+ * UDP length 0/65535, truncated BOOTP, option lengths past the end; with `-6` on, the same for
+ * IPv6: payload lengths, extension-header lengths, NDP option lengths (0 and past the end),
+ * fragments, short echo requests (CVE-2020-10756 was an out-of-bounds read in libslirp's ICMPv6
+ * echo reply).
  */
 
 import assert from "node:assert/strict";
@@ -21,6 +24,13 @@ import {
   TCP_SYN_TO_INTERNET,
   UDP_DNS_QUERY_TO_INTERNET,
 } from "../wire/testdata/captured.ts";
+import { finishChecksum, pseudoHeaderSumAt, sumBytes } from "../wire/checksum.ts";
+import { Ipv6ExtensionHeaders } from "../wire/ipv6_ext.ts";
+import {
+  DAD_NEIGHBOR_SOLICITATION,
+  MLDV2_REPORT_FROM_UNSPECIFIED,
+  ROUTER_SOLICITATION,
+} from "../wire/testdata/ipv6_captured.ts";
 import { C, Counters } from "./counters.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import type { GuestLink } from "./guest_link.ts";
@@ -35,6 +45,18 @@ import {
   readDhcpReply,
   udpFrame,
 } from "./testdata/guest_frames.ts";
+import {
+  ADDRESSES6,
+  echo6Frame,
+  fragment6,
+  GUEST6,
+  GUEST_LINK_LOCAL,
+  ipv6Frame,
+  neighborAdvertisementFrame,
+  neighborSolicitationFrame,
+  udp6Frame,
+  V6,
+} from "./testdata/ipv6_frames.ts";
 
 /** xorshift32: small, fast, and the same sequence on every run. */
 function prng(seed: number): () => number {
@@ -70,14 +92,53 @@ const SEEDS: Uint8Array[] = [
   }),
   dhcpFrame({ type: T.DISCOVER, flags: 0x8000, length: 548 }),
   udpFrame(GUEST_IP, 40000, ADDRESSES.dns, 53, new Uint8Array(30)),
+  // IPv6 (the dispatcher runs with -6).
+  ROUTER_SOLICITATION,
+  DAD_NEIGHBOR_SOLICITATION,
+  MLDV2_REPORT_FROM_UNSPECIFIED,
+  neighborSolicitationFrame(V6.gateway),
+  neighborSolicitationFrame(V6.routerLinkLocal, { src: GUEST_LINK_LOCAL }),
+  neighborSolicitationFrame(V6.dns, { src: 0n }),
+  neighborAdvertisementFrame(GUEST6, V6.gateway, 0x60),
+  echo6Frame(V6.gateway, 56),
+  echo6Frame(V6.dns, 1400),
+  echo6Frame(0x2001_0db8n << 112n | 1n, 8),
+  udp6Frame(GUEST6, V6.dns, 40000, 53, new Uint8Array(30)),
+  udp6Frame(GUEST6, V6.gateway, 40000, 9, new Uint8Array(30), {
+    ext: Uint8Array.of(60, 0, 1, 4, 0, 0, 0, 0, 17, 0, 5, 2, 0, 0, 1, 0),
+    extType: 0,
+  }),
+  ipv6Frame(new Uint8Array(20), 6, GUEST6, V6.gateway),
+  ...fragment6(echo6Frame(V6.gateway, 3000), 1448, { id: 77 }),
 ];
 
 /** Offsets of length-like fields worth setting to extremes, per frame kind (IPv4 over Ethernet). */
-const LENGTH_FIELDS_16 = [16, 38, 12, 18]; // IP total length, UDP length, EtherType, ARP ptype
-const LENGTH_FIELDS_8 = [14, 46, 17, 19, 43, 44, 283, 285, 287]; // IHL, TCP offset, ARP hln/pln, hlen, hops, DHCP option lengths
+const LENGTH_FIELDS_16 = [16, 38, 12, 18, 58]; // IP total length, UDP length, EtherType, ARP ptype / IPv6 payload length, UDPv6 length
+const LENGTH_FIELDS_8 = [14, 46, 17, 19, 43, 44, 283, 285, 287, 20, 55, 63, 79, 56]; // IHL, TCP offset, ARP hln/pln, hlen, hops, DHCP option lengths; IPv6 next header, extension length, RS and NS option lengths, fragment offset
+
+const walk = new Ipv6ExtensionHeaders();
+
+/** Repairs the ICMPv6 or UDP checksum of an IPv6 frame (behind any extension headers). */
+function repairIpv6Checksum(frame: Uint8Array): void {
+  if (frame.length < 54 || (frame[14] >>> 4) !== 6) return;
+  const end = 54 + ((frame[18] << 8) | frame[19]);
+  if (end > frame.length || walk.walk(frame, 54, end, frame[20]) !== "ok") return;
+  const at = walk.upperOffset;
+  const checksumAt = walk.protocol === 58 ? at + 2 : walk.protocol === 17 ? at + 6 : -1;
+  if (checksumAt < 0 || checksumAt + 2 > end) return;
+  frame[checksumAt] = frame[checksumAt + 1] = 0;
+  const sum = pseudoHeaderSumAt(frame, 14, walk.protocol, end - at);
+  const checksum = finishChecksum(sumBytes(frame, at, end - at, sum));
+  frame[checksumAt] = checksum >>> 8;
+  frame[checksumAt + 1] = checksum & 0xff;
+}
 
 /** Repairs the IPv4 header and UDP/TCP checksums so that mutations reach deeper parsers. */
 function repairChecksums(frame: Uint8Array): void {
+  if (frame.length >= 14 && frame[12] === 0x86 && frame[13] === 0xdd) {
+    repairIpv6Checksum(frame);
+    return;
+  }
   if (frame.length < 34 || frame[12] !== 0x08 || frame[13] !== 0x00) return;
   const ihl = (frame[14] & 0x0f) * 4;
   if (ihl < 20 || 14 + ihl > frame.length) return;
@@ -190,12 +251,14 @@ function runGarbage(mtu: number, count: number, seed: number) {
     },
   };
   const counters = new Counters();
-  const dispatcher = new Dispatcher(ADDRESSES, mtu, link, counters);
+  const dispatcher = new Dispatcher(ADDRESSES6, mtu, link, counters);
+  dispatcher.start(0);
   let now = 0;
   let fed = 0;
   for (const frame of garbage(count, seed, mtu + 14)) {
     now += 7;
     try {
+      if (now >= dispatcher.nextDeadline) dispatcher.tick(now);
       dispatcher.handleFrame(frame, now);
     } catch (error) {
       const hex = Array.from(frame, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -230,15 +293,29 @@ Deno.test("Dispatcher survives 100k garbage frames and still answers ping and DH
       "dhcp.offer",
       "dhcp.ack",
       "nat.not_implemented",
+      "ipv6.payload_length_exceeds_frame",
+      "ipv6.fragment",
+      "ipv6.ext_truncated",
+      "icmpv6.bad_checksum",
+      "icmpv6.echo_reply",
+      "ndp.bad_options",
+      "ndp.na_sent",
+      "ndp.ra_sent",
     ] as const
   ) {
     assert.ok(counters.get(name) > 0, `${name} never counted`);
   }
 
-  // Still functional: a valid ping gets a reply...
+  // Still functional: a valid ping gets a reply, over IPv4 and IPv6...
   const before = counters.get("icmp.echo_reply");
   dispatcher.handleFrame(ICMP_ECHO_REQUEST_TO_GATEWAY, now + 1);
   assert.equal(counters.get("icmp.echo_reply"), before + 1);
+  const before6 = counters.get("icmpv6.echo_reply");
+  const nas = counters.get("ndp.na_sent");
+  dispatcher.handleFrame(echo6Frame(V6.gateway, 100), now + 1);
+  dispatcher.handleFrame(neighborSolicitationFrame(V6.gateway), now + 1);
+  assert.equal(counters.get("icmpv6.echo_reply"), before6 + 1);
+  assert.equal(counters.get("ndp.na_sent"), nas + 1);
 
   // ...and after the leases lapse, a new client gets an address.
   const acks = counters.get("dhcp.ack");
@@ -249,7 +326,7 @@ Deno.test("Dispatcher survives 100k garbage frames and still answers ping and DH
   );
   assert.equal(counters.get("dhcp.ack"), acks + 1);
   assert.equal(dispatcher.dhcp.addressOf(clientMac(999), 0, later), ADDRESSES.dhcpStart + 4);
-  assert.equal(counters.values[C["frame.received"]], 100_002);
+  assert.equal(counters.values[C["frame.received"]], 100_004);
   assert.ok(sentLengths.length > 0);
 });
 

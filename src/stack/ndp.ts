@@ -63,7 +63,13 @@ import {
   solicitedNodeAddress,
   writeMulticastMac,
 } from "../wire/icmpv6.ts";
-import { IPV6, IPV6_MIN_MTU, Ipv6NextHeader, type Ipv6Packet } from "../wire/ipv6.ts";
+import {
+  IPV6,
+  IPV6_MIN_MTU,
+  Ipv6NextHeader,
+  type Ipv6Packet,
+  isLinkLocalIpv6,
+} from "../wire/ipv6.ts";
 import { copyBytes } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
 import { type GuestTx, IPV6_PAYLOAD_OFFSET } from "./guest_tx.ts";
@@ -263,7 +269,7 @@ export class NeighborDiscovery {
     const tx = this.#tx;
     const frame = tx.frame;
     const at = IPV6_PAYLOAD_OFFSET;
-    const src = (target >> 118n) === 0x3fan ? v6.routerLinkLocal : v6.gateway;
+    const src = isLinkLocalIpv6(target) ? v6.routerLinkLocal : v6.gateway;
     const dst = solicitedNodeAddress(target);
     writeIpv6(this.#address, 0, target);
     let length = emitNeighborMessage(
@@ -281,12 +287,9 @@ export class NeighborDiscovery {
       this.#gatewayMac,
       0,
     );
-    fillIcmpv6Checksum(frame, at, length, src, dst);
     writeIpv6(this.#address, 0, dst);
     writeMulticastMac(this.#mac, 0, this.#address, 0);
-    if (tx.sendIpv6(this.#mac, 0, src, dst, Ipv6NextHeader.ICMPV6, NDP_HOP_LIMIT, 0, length)) {
-      this.#counters.bump(C["ndp.ns_sent"]);
-    }
+    if (this.#send(this.#mac, 0, src, dst, length)) this.#counters.bump(C["ndp.ns_sent"]);
   }
 
   /**
@@ -396,12 +399,7 @@ export class NeighborDiscovery {
       dstMac = macOffset >= 0 ? bytes : eth.bytes;
       dstMacOffset = macOffset >= 0 ? macOffset : eth.srcOffset;
     }
-    fillIcmpv6Checksum(frame, at, length, src, dst);
-    if (
-      tx.sendIpv6(dstMac, dstMacOffset, src, dst, Ipv6NextHeader.ICMPV6, NDP_HOP_LIMIT, 0, length)
-    ) {
-      counters.bump(C["ndp.na_sent"]);
-    }
+    if (this.#send(dstMac, dstMacOffset, src, dst, length)) counters.bump(C["ndp.na_sent"]);
   }
 
   /** A Neighbor Advertisement (RFC 4861 §7.1.2, §7.2.5): learn the target's MAC. */
@@ -461,13 +459,39 @@ export class NeighborDiscovery {
       PREFIX_PREFERRED_LIFETIME_S,
     );
     length += emitRdnssOption(frame, at + length, RDNSS_LIFETIME_S, [v6.dns]);
-    const src = v6.routerLinkLocal;
-    fillIcmpv6Checksum(frame, at, length, src, dst);
-    if (
-      tx.sendIpv6(dstMac, dstMacOffset, src, dst, Ipv6NextHeader.ICMPV6, NDP_HOP_LIMIT, 0, length)
-    ) {
+    if (this.#send(dstMac, dstMacOffset, v6.routerLinkLocal, dst, length)) {
       this.#counters.bump(C["ndp.ra_sent"]);
     }
+  }
+
+  /**
+   * Checksums and sends the `length`-byte message at IPV6_PAYLOAD_OFFSET with hop limit 255. A
+   * message that would need fragments (a link MTU below IPv6's 1280) is not sent (RFC 6980 §5:
+   * receivers drop fragmented Neighbor Discovery) and counts as `tx.exceeds_mtu`.
+   */
+  #send(
+    dstMac: Uint8Array,
+    dstMacOffset: number,
+    src: bigint,
+    dst: bigint,
+    length: number,
+  ): boolean {
+    const tx = this.#tx;
+    if (length > tx.maxIpv6Payload) {
+      this.#counters.bump(C["tx.exceeds_mtu"]);
+      return false;
+    }
+    fillIcmpv6Checksum(tx.frame, IPV6_PAYLOAD_OFFSET, length, src, dst);
+    return tx.sendIpv6(
+      dstMac,
+      dstMacOffset,
+      src,
+      dst,
+      Ipv6NextHeader.ICMPV6,
+      NDP_HOP_LIMIT,
+      0,
+      length,
+    );
   }
 }
 

@@ -1,9 +1,10 @@
 /**
  * Robustness against a hostile guest (reference §6): thousands of malformed frames written into
  * the tap from inside the namespace by tests/tools/garbage_frames.c, one class of damage per test,
- * after which the process must still run and the gateway and DNS forwarder must still answer.
- * Every IP frame the tool writes is addressed to the gateway (the host's loopback), so no traffic
- * can leave the host. SLIRPTEST_SEED=N replays a run.
+ * after which the process must still run and the gateway and DNS forwarder must still answer
+ * (with `-6` for the ipv6 class, and then fd00::2 and fd00::3 too). Every IP frame the tool writes
+ * is addressed to the gateway (the host's loopback) or to the stack's own link-local and
+ * link-scope multicast addresses, so no traffic can leave the host. SLIRPTEST_SEED=N replays a run.
  */
 import assert from "node:assert/strict";
 import { isUpstream } from "../helpers/command.ts";
@@ -21,6 +22,7 @@ const CLASSES = [
   "ipv4", // bad versions, header lengths, options, lengths, checksums; UDP/TCP/ICMP/BOOTP/TFTP damage
   "fragments", // lone last fragments, overlapping ones, offsets past 64 KiB
   "oversized", // frames longer than the MTU, up to 64 KiB
+  "ipv6", // with -6: IPv6 header, extension-header, fragment, ICMPv6/NDP option, UDP/TCP damage
 ];
 
 /**
@@ -38,8 +40,9 @@ for (const frameClass of CLASSES) {
     async (v) => {
       const tool = await buildTool("garbage_frames");
       const seed = Deno.env.get("SLIRPTEST_SEED") ?? String(Math.floor(Math.random() * 1e9));
+      const ipv6 = frameClass === "ipv6";
       const ns = await createNetns(v);
-      const proc = await startConfigured(v, ns);
+      const proc = await startConfigured(v, ns, { args: ipv6 ? ["-6"] : [] });
       // A larger MTU lets oversized frames (up to 64 KiB) through the kernel to the reader.
       const garbage = await ns.sh(
         'ip link set tap0 mtu 65521 && "$1" tap0 "$2" "$3" "$4" 10.0.2.2; status=$?; ' +
@@ -56,6 +59,11 @@ for (const frameClass of CLASSES) {
       assert.ok(proc.running, why);
       await ns.waitForPing("10.0.2.2", { proc });
       await ns.waitForPing("10.0.2.3", { proc });
+      if (ipv6) {
+        await ns.waitForPing("fd00::2", { proc, timeoutMs: 20_000 });
+        await ns.waitForPing("fd00::3", { proc });
+        await ns.waitForPing("fe80::2%tap0", { proc });
+      }
       await sleep(300);
       assert.ok(proc.running, why);
     },

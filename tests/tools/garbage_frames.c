@@ -7,12 +7,16 @@
  *
  * Safety: every frame with an IPv4 or IPv6 ethertype is addressed to the gateway (GATEWAY and
  * fd00::2), which slirp4netns maps to the host's loopback, so even a parser that accepts a bad
- * header cannot send anything off the host. Nothing is addressed to the DNS forwarder, and no VLAN
- * ethertype is used. `sanitize()` enforces this on every frame, whatever built it.
+ * header cannot send anything off the host; IPv6 frames may also go to the router's link-local
+ * address fe80::2 and to link-scope multicast groups (ff02::1, ff02::2, ff02::16 and fd00::2's
+ * solicited-node group), which the stack answers itself or drops, never forwards. Nothing is
+ * addressed to the DNS forwarder, and no VLAN ethertype is used. `sanitize()` enforces this on
+ * every frame, whatever built it.
  *
  * usage: garbage_frames IFNAME CLASS COUNT SEED GATEWAY
  * CLASS: link (runts, random bytes, ARP, IPv6), ipv4 (malformed, unfragmented), fragments,
- * oversized (up to the interface MTU, at most 64 KiB), or all.
+ * oversized (up to the interface MTU, at most 64 KiB), ipv6 (malformed headers, extension
+ * headers, fragments, ICMPv6 and Neighbor Discovery, UDP and TCP), or all.
  * Prints "sent S refused R dropped D" (refused: the kernel rejected the frame, e.g. a runt
  * shorter than an Ethernet header; dropped: ENOBUFS after retries) and exits 0; exits 3 if the
  * interface disappears (the process behind the tap died).
@@ -64,6 +68,14 @@ static uint16_t checksum(const uint8_t *p, size_t n) {
 
 static uint8_t gateway4[4];
 static const uint8_t gateway6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+/* The IPv6 destinations a frame may have besides fd00::2: all local to the stack. */
+static const uint8_t local6[][16] = {
+	{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2},          /* fe80::2 */
+	{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},          /* ff02::1 */
+	{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2},          /* ff02::2 */
+	{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16},       /* ff02::16 */
+	{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2},       /* ff02::1:ff00:2 */
+};
 static const uint8_t gateway_mac[6] = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};
 
 /* Ethernet header: broadcast, the gateway's MAC or a random one; a random unicast source. */
@@ -86,7 +98,11 @@ static void sanitize(uint8_t *f, size_t len) {
 	if (type == 0x0800) {
 		for (size_t i = 0; i < 4 && ETH_LEN + 16 + i < len; i++) f[ETH_LEN + 16 + i] = gateway4[i];
 	} else if (type == 0x86dd) {
-		for (size_t i = 0; i < 16 && ETH_LEN + 24 + i < len; i++) f[ETH_LEN + 24 + i] = gateway6[i];
+		int local = 0;
+		for (size_t k = 0; k < sizeof local6 / sizeof local6[0]; k++)
+			if (len >= ETH_LEN + 40 && memcmp(f + ETH_LEN + 24, local6[k], 16) == 0) local = 1;
+		if (!local)
+			for (size_t i = 0; i < 16 && ETH_LEN + 24 + i < len; i++) f[ETH_LEN + 24 + i] = gateway6[i];
 	}
 }
 
@@ -243,9 +259,155 @@ static size_t ipv6(uint8_t *f, size_t max) {
 	return len;
 }
 
+/* The ICMPv6/UDP/TCP checksum over the IPv6 pseudo-header (RFC 8200 §8.1). */
+static uint16_t checksum6(const uint8_t *ip, uint8_t next, const uint8_t *l4, size_t n) {
+	uint32_t sum = next + (uint32_t)(n >> 16) + (uint32_t)(n & 0xffff);
+	for (size_t i = 8; i < 40; i += 2) sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(l4[i] << 8 | l4[i + 1]);
+	if (n & 1) sum += (uint32_t)(l4[n - 1] << 8);
+	while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* NDP options: lengths of 0, 1, too long or right; link-layer, prefix, MTU, RDNSS, random. */
+static size_t ndp_options(uint8_t *p, size_t room) {
+	size_t n = 0;
+	for (int k = below(4); k > 0 && n + 2 <= room; k--) {
+		static const uint8_t types[] = {1, 2, 3, 5, 14, 25, 0, 255};
+		uint8_t len = chance(60) ? 1 : chance(50) ? 0 : (uint8_t)below(8);
+		p[n] = types[below(sizeof types)];
+		p[n + 1] = len;
+		size_t size = len ? (size_t)len * 8 : 8;
+		if (n + size > room) size = room - n;
+		fill_random(p + n + 2, size - 2);
+		n += size;
+	}
+	return n;
+}
+
+/* An extension header (hop-by-hop, destination options, routing, fragment) at p with `next`. */
+static size_t extension(uint8_t *p, size_t room, uint8_t type, uint8_t next) {
+	if (room < 8) return 0;
+	if (type == 44) {
+		p[0] = next;
+		p[1] = 0;
+		/* A few identifications, offsets that overlap, reach past 64 KiB, or are atomic. */
+		put16(p + 2, (uint16_t)((chance(50) ? below(8) * 1448 : rnd()) & 0xfff8) | (chance(60) ? 1 : 0));
+		p[4] = p[5] = p[6] = 0;
+		p[7] = (uint8_t)below(4);
+		return 8;
+	}
+	size_t units = chance(70) ? 0 : below(4);
+	size_t size = (units + 1) * 8;
+	if (size > room) size = 8, units = 0;
+	p[0] = next;
+	p[1] = (uint8_t)(chance(90) ? units : rnd());
+	if (type == 43) {
+		p[2] = (uint8_t)below(5);
+		p[3] = chance(60) ? 0 : (uint8_t)rnd(); /* segments left */
+		fill_random(p + 4, size - 4);
+	} else {
+		/* Options: padding (sometimes too much), router alert, unknown types of each action. */
+		for (size_t i = 2; i < size;) {
+			static const uint8_t kinds[] = {0, 1, 1, 5, 0x1e, 0x40, 0x80, 0xc2};
+			p[i] = kinds[below(sizeof kinds)];
+			if (p[i] == 0) { i++; continue; }
+			if (i + 1 >= size) break;
+			p[i + 1] = (uint8_t)(chance(80) ? below((uint32_t)(size - i - 1)) : rnd());
+			fill_random(p + i + 2, size - i - 2 < p[i + 1] ? size - i - 2 : p[i + 1]);
+			i += 2 + p[i + 1];
+		}
+	}
+	return size;
+}
+
+/* An IPv6 packet for the stack with a bad field or two: extension headers, fragments, ICMPv6
+ * (echo, NDP with broken options, MLD, errors), UDP or TCP to fd00::2. */
+static size_t ipv6_packet(uint8_t *f, size_t max) {
+	static const uint8_t sources[][16] = {
+		{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64},
+		{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64},
+		{0},
+	};
+	uint8_t *ip = f + ETH_LEN;
+	size_t room = (max < 1514 ? max : 1514) - ETH_LEN - 40;
+	ethernet(f, 0x86dd);
+	ip[0] = (uint8_t)(chance(95) ? 0x60 : rnd());
+	ip[1] = ip[2] = ip[3] = 0;
+	ip[7] = chance(70) ? 255 : (uint8_t)rnd();
+	if (chance(85)) memcpy(ip + 8, sources[below(3)], 16);
+	else fill_random(ip + 8, 16);
+	int to = (int)below(7);
+	memcpy(ip + 24, to < 2 ? gateway6 : local6[to - 2], 16);
+	if (f[0] & 1) { /* a multicast destination MAC follows the address (RFC 2464 §7) */
+		f[0] = f[1] = 0x33;
+		memcpy(f + 2, ip + 36, 4);
+	}
+
+	/* The chain: 0..3 extension headers, then the upper layer. */
+	static const uint8_t uppers[] = {58, 58, 58, 17, 6, 59, 132};
+	uint8_t upper = uppers[below(sizeof uppers)];
+	uint8_t chain[4];
+	int headers = chance(60) ? 0 : (int)below(4);
+	for (int k = 0; k < headers; k++) {
+		static const uint8_t exts[] = {0, 60, 43, 44};
+		chain[k] = exts[below(4)];
+	}
+	uint8_t *p = ip + 40;
+	size_t used = 0;
+	ip[6] = headers ? chain[0] : upper;
+	for (int k = 0; k < headers; k++) {
+		used += extension(p + used, room - used, chain[k], k + 1 < headers ? chain[k + 1] : upper);
+	}
+	uint8_t *l4 = p + used;
+	size_t l4room = room - used;
+	size_t l4len = 0;
+	if (upper == 58 && l4room >= 24) {
+		static const uint8_t types[] = {128, 128, 133, 135, 135, 136, 134, 137, 143, 1, 2, 3, 4, 129};
+		uint8_t type = chance(90) ? types[below(sizeof types)] : (uint8_t)rnd();
+		l4[0] = type;
+		l4[1] = chance(90) ? 0 : (uint8_t)rnd();
+		fill_random(l4 + 4, 20);
+		if (type == 135 || type == 136) {
+			memcpy(l4 + 8, chance(70) ? gateway6 : local6[0], 16);
+			l4len = 24 + ndp_options(l4 + 24, l4room - 24 < 64 ? l4room - 24 : 64);
+		} else if (type == 133 || type == 134) {
+			size_t fixed = type == 133 ? 8 : 16;
+			l4len = fixed + ndp_options(l4 + fixed, l4room - fixed < 64 ? l4room - fixed : 64);
+		} else {
+			l4len = 8 + below((uint32_t)(l4room - 8 < 1400 ? l4room - 8 + 1 : 1400));
+			fill_random(l4 + 8, l4len - 8);
+		}
+		if (chance(20)) l4len = below((uint32_t)l4len); /* shorter than the message */
+		l4[2] = l4[3] = 0;
+		if (l4len >= 4) put16(l4 + 2, chance(75) ? checksum6(ip, 58, l4, l4len) : (uint16_t)rnd());
+	} else if (upper == 17 && l4room >= 8) {
+		l4len = 8 + below((uint32_t)(l4room - 8 < 600 ? l4room - 8 + 1 : 600));
+		fill_random(l4, l4len);
+		put16(l4 + 2, port());
+		put16(l4 + 4, (uint16_t)(chance(70) ? l4len : rnd()));
+		l4[6] = l4[7] = 0;
+		if (chance(70)) put16(l4 + 6, checksum6(ip, 17, l4, l4len));
+	} else if (upper == 6 && l4room >= 20) {
+		l4len = 20 + below(64);
+		if (l4len > l4room) l4len = l4room;
+		fill_random(l4, l4len);
+		put16(l4 + 2, port());
+		l4[12] = (uint8_t)((chance(70) ? 5 : below(16)) << 4);
+	} else {
+		l4len = below((uint32_t)(l4room < 64 ? l4room + 1 : 64));
+		fill_random(l4, l4len);
+	}
+	size_t payload = used + l4len;
+	put16(ip + 4, (uint16_t)(chance(85) ? payload : chance(50) ? payload + 1 + below(100) : rnd()));
+	size_t len = ETH_LEN + 40 + payload;
+	if (chance(10)) len = ETH_LEN + below((uint32_t)(40 + payload));
+	return len;
+}
+
 /* The frame classes a test can ask for. */
-enum frame_class { LINK, IPV4, FRAGMENTS, OVERSIZED, ALL };
-static const char *CLASS_NAMES[] = {"link", "ipv4", "fragments", "oversized", "all"};
+enum frame_class { LINK, IPV4, FRAGMENTS, OVERSIZED, IPV6, ALL };
+static const char *CLASS_NAMES[] = {"link", "ipv4", "fragments", "oversized", "ipv6", "all"};
 
 /* Which kinds (cases of build()) each class draws from. */
 static int pick_kind(enum frame_class class) {
@@ -255,6 +417,7 @@ static int pick_kind(enum frame_class class) {
 	case IPV4: return 7;
 	case FRAGMENTS: return 6;
 	case OVERSIZED: return 3;
+	case IPV6: return 8;
 	default: return (int)below(10);
 	}
 }
@@ -288,6 +451,7 @@ static size_t build(uint8_t *f, size_t big, enum frame_class class) {
 	case 4: len = arp(f, big); break;
 	case 5: len = ipv6(f, big); break;
 	case 6: len = ipv4(f, chance(80) ? 1514 : big, 1); break;
+	case 8: len = ipv6_packet(f, big); break;
 	default: len = ipv4(f, 1514, 0); break;
 	}
 	sanitize(f, len);
@@ -302,7 +466,7 @@ int main(int argc, char **argv) {
 	enum frame_class class = ALL;
 	while (class > LINK && strcmp(argv[2], CLASS_NAMES[class]) != 0) class--;
 	if (strcmp(argv[2], CLASS_NAMES[class]) != 0) {
-		fprintf(stderr, "unknown class %s: link, ipv4, fragments, oversized or all\n", argv[2]);
+		fprintf(stderr, "unknown class %s: link, ipv4, fragments, oversized, ipv6 or all\n", argv[2]);
 		return 2;
 	}
 	long count = strtol(argv[3], NULL, 10);

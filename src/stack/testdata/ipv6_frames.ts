@@ -5,6 +5,7 @@
 
 import { deriveAddresses, type Ipv6Addresses } from "../../config.ts";
 import { writeIpv6 } from "../../wire/address.ts";
+import { finishChecksum, pseudoHeaderSum, sumBytes } from "../../wire/checksum.ts";
 import { emitEthernetHeader, EtherType } from "../../wire/ethernet.ts";
 import {
   emitIcmpv6Echo,
@@ -190,4 +191,41 @@ export function fragment6(
     out.push(fragment6Of(frame, offset, length, offset + length < payload, options));
   }
   return out;
+}
+
+/**
+ * A UDP datagram over IPv6 with a correct checksum, behind the extension headers `ext` (whose
+ * chain must end in 17; the fixed header's Next Header is `extType`).
+ */
+export function udp6Frame(
+  src: bigint,
+  dst: bigint,
+  srcPort: number,
+  dstPort: number,
+  payload: Uint8Array,
+  options: { ext?: Uint8Array; extType?: number } = {},
+): Uint8Array {
+  const ext = options.ext ?? new Uint8Array(0);
+  const udpLength = 8 + payload.length;
+  const body = new Uint8Array(ext.length + udpLength);
+  body.set(ext);
+  const at = ext.length;
+  body[at] = srcPort >> 8;
+  body[at + 1] = srcPort & 0xff;
+  body[at + 2] = dstPort >> 8;
+  body[at + 3] = dstPort & 0xff;
+  body[at + 4] = udpLength >> 8;
+  body[at + 5] = udpLength & 0xff;
+  body.set(payload, at + 8);
+  const sum = finishChecksum(
+    sumBytes(body, at, udpLength, pseudoHeaderSum(src, dst, Ipv6NextHeader.UDP, udpLength)),
+  ) || 0xffff;
+  body[at + 6] = sum >> 8;
+  body[at + 7] = sum & 0xff;
+  return ipv6Frame(
+    body,
+    ext.length > 0 ? options.extType ?? Ipv6NextHeader.DESTINATION_OPTIONS : Ipv6NextHeader.UDP,
+    src,
+    dst,
+  );
 }
