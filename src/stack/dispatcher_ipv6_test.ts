@@ -259,9 +259,31 @@ Deno.test("the guest's own duplicate address detection gets no answer", () => {
   const { dispatcher, link, counted } = setup();
   dispatcher.handleFrame(DAD_NEIGHBOR_SOLICITATION, 0);
   dispatcher.handleFrame(neighborSolicitationFrame(GUEST6, { src: 0n }), 0);
-  dispatcher.handleFrame(neighborSolicitationFrame(V6.prefix | 5n), 0);
+  dispatcher.handleFrame(neighborSolicitationFrame(V6.prefix | 5n, { src: 0n }), 0);
   assert.equal(link.take().length, 0);
   assert.deepEqual(counted(), { "ndp.ns": 3, "ndp.ns_ignored": 3 });
+});
+
+Deno.test("another fd00::/64 address resolves to the gateway's MAC (the host's ::1), not the guest's own", () => {
+  const { dispatcher, link, counted } = setup();
+  const other = V6.prefix | 0x1234n;
+  dispatcher.handleFrame(neighborSolicitationFrame(other), 0);
+  const frames = link.take();
+  assert.equal(frames.length, 1);
+  assert.deepEqual(frames[0].subarray(6, 12), GATEWAY_MAC);
+  const { ip, icmp, options } = readIcmpv6(frames[0]);
+  assert.equal(ip.src, other);
+  assert.equal(icmp.target, other);
+  assert.equal(icmp.neighborFlags, NeighborFlag.SOLICITED | NeighborFlag.OVERRIDE);
+  assert.deepEqual(
+    frames[0].subarray(options.targetMacOffset, options.targetMacOffset + 6),
+    GATEWAY_MAC,
+  );
+  assert.deepEqual(counted(), { "ndp.ns": 1, "ndp.na_sent": 1 });
+  // The guest's own address (learned from that solicitation) and fd00:: are never answered.
+  dispatcher.handleFrame(neighborSolicitationFrame(GUEST6, { src: V6.prefix | 0x99n }), 0);
+  dispatcher.handleFrame(neighborSolicitationFrame(V6.prefix), 0);
+  assert.equal(link.take().length, 0);
 });
 
 Deno.test("malformed neighbour solicitations are dropped, each for its reason", () => {
