@@ -93,8 +93,6 @@ export interface UnsupportedOption {
  * with `<option>: not supported yet` and exit code 1. Remove an entry when its feature lands.
  */
 export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [
-  { option: "--enable-sandbox", isSet: (c) => c.enableSandbox },
-  { option: "--enable-seccomp", isSet: (c) => c.enableSeccomp },
 ];
 
 /**

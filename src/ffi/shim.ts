@@ -278,6 +278,15 @@ async function buildShim(): Promise<void> {
 }
 
 let loaded: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let loadedFrom: string | null = null;
+
+/**
+ * The file the shim was loaded from when `SLIRP4NETNS_SHIM` chose it; null for the embedded copy
+ * or the one beside the sources. The sandbox makes that file visible to its continuation.
+ */
+export function shimOverridePath(): string | null {
+  return loadedFrom;
+}
 
 /** Loads the shim once per thread (each Worker loads its own handle). */
 export async function loadShim(): Promise<Shim> {
@@ -285,6 +294,7 @@ export async function loadShim(): Promise<Shim> {
   const override = envOverride();
   if (override) {
     loaded = Deno.dlopen(override, SYMBOLS);
+    loadedFrom = override;
     return loaded.symbols;
   }
   const bytes = await embeddedBytes();

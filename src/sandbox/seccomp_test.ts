@@ -4,9 +4,9 @@ import {
   AUDIT_ARCH,
   BLOCKED_CALLS,
   blockedCallsLine,
+  SECCOMP_RET,
   type SeccompArch,
   seccompFilter,
-  SECCOMP_RET,
   SYSCALL_NUMBERS,
 } from "./seccomp.ts";
 
@@ -63,7 +63,10 @@ for (const arch of ARCHES) {
     const filter = seccompFilter(arch);
     const prctl = numbers.prctl;
     for (const option of [15, 16]) {
-      assert.equal(evaluate(filter, { arch: native, nr: prctl, args: [option] }), SECCOMP_RET.ALLOW);
+      assert.equal(
+        evaluate(filter, { arch: native, nr: prctl, args: [option] }),
+        SECCOMP_RET.ALLOW,
+      );
     }
     // PR_SET_VMA (V8 names its memory), PR_SET_DUMPABLE, PR_CAP_AMBIENT, PR_SET_SECCOMP
     for (const option of [0x53564d41, 4, 47, 22, 0]) {
@@ -142,10 +145,38 @@ Deno.test("assemble() lays out struct sock_filter little-endian", () => {
   assert.deepEqual(
     [...bytes],
     [
-      0x20, 0, 0, 0, 4, 0, 0, 0,
-      0x15, 0, 0, 1, 0x3e, 0, 0, 0xc0,
-      0x06, 0, 0, 0, 0, 0, 0xff, 0x7f,
-      0x06, 0, 0, 0, 0, 0, 0, 0x80,
+      0x20,
+      0,
+      0,
+      0,
+      4,
+      0,
+      0,
+      0,
+      0x15,
+      0,
+      0,
+      1,
+      0x3e,
+      0,
+      0,
+      0xc0,
+      0x06,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0xff,
+      0x7f,
+      0x06,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0x80,
     ],
   );
 });
