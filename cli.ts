@@ -78,7 +78,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const outcome = parseCommandLine(args, {
-    pathExists: (path) => shim.shim_access(cString(path)) === 0,
+    // The continuation cannot see the caller's paths (/proc/PID/ns/*); the first image checked them.
+    pathExists: (path) => handoff !== null || shim.shim_access(cString(path)) === 0,
     interfaceIpv4: (name) => interfaceIpv4(shim, name),
     interfaceIpv6: (name) => interfaceIpv6(shim, name),
   });
