@@ -371,8 +371,11 @@ int main(int argc, char **argv) {
 
   if (unshare(CLONE_NEWNS) < 0) die("unshare(CLONE_NEWNS): %s", strerror(errno));
   /* Nothing we mount or unmount from here on may propagate to the caller's namespace. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+    /* The root is not a mount point: a chroot, a rootfs or an initramfs (slirp4netns #249). */
+    if (errno == EINVAL) die("cannot pivot_root: / is not a mount point (a chroot, rootfs or initramfs)");
     die("make / rslave: %s", strerror(errno));
+  }
   add_escaped_resolv_conf();
   open_binds();
   if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=755") < 0)

@@ -256,3 +256,287 @@ for (const mode of ["pid", "path", "inside the target's user namespace"] as cons
     { timeoutMs: 120_000, only: mode === "pid" || mode === "path" ? undefined : "rootless" },
   );
 }
+
+/** Runs tests/tools/seccomp_threads.ts in `mode` (as the user running the tests). */
+function seccompTool(mode: string): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "--allow-ffi",
+    `--allow-read=${REPO_ROOT}`,
+    `${REPO_ROOT}/tests/tools/seccomp_threads.ts`,
+    mode,
+  ];
+}
+
+Deno.test("the seccomp filter holds on threads the runtime starts after it, and acts per call", async () => {
+  // 32 nonblocking FFI calls at once (new blocking-pool threads) and a new Worker.
+  const load = spawn(seccompTool("load"), { name: "seccomp load", cwd: "/" });
+  try {
+    const line = await load.waitOutput("stdout", /threads-before \d+/, 20_000);
+    const before = Number(line.split(" ")[1]);
+    await load.waitOutput("stdout", /^loaded \d+$/m, 20_000);
+    const report = await threads(load.pid);
+    assert.ok(
+      report.length > before + 8,
+      `${report.length} threads after the load, ${before} before: ${load.describe()}`,
+    );
+    for (const thread of report) {
+      assert.equal(thread.status.Seccomp, "2", `thread ${thread.tid}`);
+      assert.equal(thread.status.NoNewPrivs, "1", `thread ${thread.tid}`);
+    }
+    console.log(`seccomp load: ${before} threads before, ${report.length} after, all filtered`);
+    const status = await load.waitExit(20_000);
+    assert.ok(status?.code === 0, load.describe());
+  } finally {
+    await load.stop();
+  }
+  // Thread names are allowed (every new thread sets one); other prctl options get EPERM.
+  const prctl = await run(seccompTool("prctl"), { timeoutMs: 20_000 });
+  assert.ok(prctl.success, describeResult(prctl));
+  assert.match(prctl.stdout, /^PR_SET_NAME 0$/m);
+  assert.match(prctl.stdout, /^PR_SET_DUMPABLE -1 errno 1$/m);
+  // execve in the main thread, unshare in a Worker started after the filter: the process dies.
+  for (const mode of ["exec", "worker-unshare"]) {
+    const killed = spawn(seccompTool(mode), { name: `seccomp ${mode}`, cwd: "/" });
+    const status = await killed.waitExit(20_000);
+    await killed.stop();
+    assert.ok(status, killed.describe());
+    assert.equal(status.signal, "SIGSYS", killed.describe());
+    assert.doesNotMatch(killed.stdout, /returned/, killed.describe());
+  }
+});
+
+/**
+ * A mount namespace for the command, held by a sleeping root process: the machine's mounts are
+ * made private in it, /run is a tmpfs made rshared (as systemd's), with another tmpfs below it
+ * (/run/slirptest-sub) and resolv.conf in /run/resolve, and /etc/resolv.conf is a symlink to
+ * `resolvTarget` (bound over the file, the machine's /etc is not touched).
+ */
+async function callerMounts(
+  v: Variant,
+  resolvTarget: string,
+): Promise<{ holder: Proc; enter: (argv: string[]) => string[] }> {
+  const link = `${await v.tempDir()}/resolv.conf.link`;
+  await Deno.symlink(resolvTarget, link);
+  const bind = await buildTool("bind_symlink");
+  const script = `
+    set -e
+    mount --make-rprivate /
+    mount -t tmpfs -o size=1m,mode=755 slirptest-run /run
+    mount --make-rshared /run
+    mkdir /run/slirptest-sub /run/resolve
+    mount -t tmpfs -o size=1m slirptest-sub /run/slirptest-sub
+    "$0" "$1" /etc/resolv.conf
+    echo ready
+    exec sleep infinity`;
+  const holder = spawn(["unshare", "--mount", "--", "sh", "-c", script, bind, link], {
+    name: "mount namespace holder",
+    cwd: "/",
+  });
+  v.defer(() => holder.stop());
+  await holder.waitOutput("stdout", "ready", 10_000);
+  return {
+    holder,
+    enter: (argv) => ["nsenter", `--mount=/proc/${holder.pid}/ns/mnt`, "--", ...argv],
+  };
+}
+
+/** `dig @10.0.2.3 +short NAME` in the guest. */
+async function digInGuest(guest: Netns, name: string): Promise<string> {
+  const result = await guest.run(["dig", "@10.0.2.3", "+time=3", "+tries=1", "+short", name], {
+    timeoutMs: 20_000,
+  });
+  return result.stdout.trim();
+}
+
+matrix(
+  "--enable-sandbox: a resolv.conf replaced after start (symlinked into /run) is followed, the " +
+    "caller's tmpfs below an rshared /run stays mounted, the exit fd ends it with the socket gone",
+  async (v) => {
+    const side = await HostSide.create(v);
+    const enter = (argv: string[]) => side.enter(argv);
+    await startDnsServer(v, { "web.test": "198.51.100.10" }, { enter, address: "127.0.0.53" });
+    await startDnsServer(v, { "web.test": "198.51.100.20" }, { enter, address: "127.0.0.55" });
+    const mounts = await callerMounts(v, "/run/resolve/resolv.conf");
+    const inHolder = (script: string) => runOk(mounts.enter(["sh", "-c", script]));
+    await inHolder(
+      "printf 'nameserver 127.0.0.53\\n' > /run/resolve/resolv.conf && chmod 644 /run/resolve/resolv.conf",
+    );
+    const subMounted = () => run(mounts.enter(["findmnt", "-n", "/run/slirptest-sub"]));
+    const dir = await socketDir(v);
+    const sock = `${dir}/api.sock`;
+    const guest = await createNetns(v);
+    const fds: Record<number, FdSpec> = {
+      10: { kind: "write-file", path: `${dir}/ready` },
+      11: { kind: "pipe" },
+    };
+    const proc = spawn(
+      side.enter(mounts.enter(v.as(v.commandArgv([
+        "-c",
+        "--enable-sandbox",
+        "-a",
+        sock,
+        "-r",
+        "10",
+        "-e",
+        "11",
+        String(guest.pid),
+        "tap0",
+      ])))),
+      { ...v.processOptions, name: "command under test", fds },
+    );
+    v.defer(() => proc.stop());
+    await waitReady(`${dir}/ready`, proc);
+    await assertSandboxedNoSeccomp(await commandPid(proc));
+    assert.ok((await subMounted()).success, "the caller's tmpfs below /run is gone while we run");
+
+    assert.equal(await digInGuest(guest, "web.test"), "198.51.100.10", proc.describe());
+    // Replaced, as resolvers do: a new file renamed over the old one (a new inode).
+    await inHolder(
+      "printf 'nameserver 127.0.0.55\\n' > /run/resolve/new && chmod 644 /run/resolve/new && " +
+        "mv /run/resolve/new /run/resolve/resolv.conf",
+    );
+    const followed = await waitFor("the replaced resolv.conf in use", async () => {
+      const answer = await digInGuest(guest, "web.test");
+      return answer === "198.51.100.20" ? answer : null;
+    }, { timeoutMs: 15_000 });
+    assert.equal(followed, "198.51.100.20");
+
+    await proc.closePipe();
+    const status = await proc.waitExit(10_000);
+    assert.ok(status, `still running after the exit fd closed: ${proc.describe()}`);
+    assert.equal(status.code, 0, proc.describe());
+    await assert.rejects(Deno.lstat(sock), Deno.errors.NotFound, "the API socket is left");
+    assert.ok((await subMounted()).success, "the caller's tmpfs below /run is gone after we ran");
+  },
+  { timeoutMs: 90_000 },
+);
+
+/** Like assertAllSandboxed, for a run without --enable-seccomp. */
+async function assertSandboxedNoSeccomp(pid: number): Promise<void> {
+  for (const thread of await threads(pid)) {
+    assert.deepEqual(thread.status, { ...SANDBOXED_STATUS, Seccomp: "0" }, `thread ${thread.tid}`);
+    assert.deepEqual(
+      thread.root.filter((e) => !ALLOWED_IN_ROOT.has(e)),
+      [],
+      `thread ${thread.tid}`,
+    );
+  }
+}
+
+matrix(
+  "--enable-sandbox: a resolv.conf that resolves outside /etc and /run is bound at its real path",
+  async (v) => {
+    const side = await HostSide.create(v);
+    const enter = (argv: string[]) => side.enter(argv);
+    await startDnsServer(v, { "web.test": "198.51.100.10" }, { enter, address: "127.0.0.53" });
+    await startDnsServer(v, { "web.test": "198.51.100.20" }, { enter, address: "127.0.0.55" });
+    const escaped = `${await v.tempDir()}/escaped/resolv.conf`;
+    await Deno.mkdir(escaped.replace(/\/resolv.conf$/, ""), { mode: 0o755 });
+    await Deno.writeTextFile(escaped, "nameserver 127.0.0.53\n");
+    await Deno.chmod(escaped, 0o644);
+    const mounts = await callerMounts(v, escaped);
+    const dir = await socketDir(v);
+    const guest = await createNetns(v);
+    const proc = spawn(
+      side.enter(mounts.enter(v.as(v.commandArgv([
+        "-c",
+        "--enable-sandbox",
+        "-r",
+        "10",
+        String(guest.pid),
+        "tap0",
+      ])))),
+      {
+        ...v.processOptions,
+        name: "command under test",
+        fds: { 10: { kind: "write-file", path: `${dir}/ready` } },
+      },
+    );
+    v.defer(() => proc.stop());
+    await waitReady(`${dir}/ready`, proc);
+    assert.match(
+      proc.stderr,
+      new RegExp(
+        `^sandbox: /etc/resolv.conf \\(-> ${escaped}\\) seems a symlink to a file outside ` +
+          "\\{/etc, /run\\}, attempting to bind it as well\\.$",
+        "m",
+      ),
+    );
+    assert.equal(await digInGuest(guest, "web.test"), "198.51.100.10", proc.describe());
+    // Edited in place (the bind holds the file itself): followed.
+    await Deno.writeTextFile(escaped, "nameserver 127.0.0.55\n");
+    const followed = await waitFor("the edited resolv.conf in use", async () => {
+      const answer = await digInGuest(guest, "web.test");
+      return answer === "198.51.100.20" ? answer : null;
+    }, { timeoutMs: 15_000 });
+    assert.equal(followed, "198.51.100.20");
+  },
+  { timeoutMs: 90_000 },
+);
+
+matrix(
+  "--enable-sandbox that cannot be built (pivot_root refused: the root is not a mount point) " +
+    "exits 1 before the ready byte, with the message, and removes the API socket",
+  async (v) => {
+    const guest = await createNetns(v);
+    const dir = await socketDir(v);
+    const jail = `${await v.tempDir()}/jail`;
+    const sock = `${dir}/api.sock`;
+    const install = v.commandArgv([])[0] === Deno.execPath() ? REPO_ROOT : "";
+    // A chroot whose root is a plain directory (as on a rootfs or initramfs, slirp4netns #249),
+    // holding binds of what the command needs.
+    const script = `
+      set -e
+      jail=$1; shift
+      mount --make-rprivate /
+      for d in usr etc proc dev tmp run sys; do mkdir -p "$jail/$d"; mount --rbind "/$d" "$jail/$d"; done
+      for l in lib lib64 bin sbin; do [ -L "/$l" ] && ln -s "$(readlink "/$l")" "$jail/$l"; done
+      if [ -n "$INSTALL" ]; then mkdir -p "$jail$INSTALL"; mount --rbind "$INSTALL" "$jail$INSTALL"; fi
+      exec chroot "$jail" "$@"`;
+    const argv = [
+      "env",
+      `INSTALL=${install}`,
+      "unshare",
+      "--mount",
+      "--",
+      "sh",
+      "-c",
+      script,
+      "sh",
+      jail,
+      ...v.as(
+        v.commandArgv([
+          "-c",
+          "--enable-sandbox",
+          "-a",
+          sock,
+          "-r",
+          "10",
+          String(guest.pid),
+          "tap0",
+        ]),
+      ),
+    ];
+    await Deno.mkdir(jail);
+    const proc = spawn(argv, {
+      ...v.processOptions,
+      name: "command under test",
+      fds: { 10: { kind: "write-file", path: `${dir}/ready` } },
+    });
+    v.defer(() => proc.stop());
+    const status = await proc.waitExit(30_000);
+    assert.ok(status, proc.describe());
+    assert.equal(status.code, 1, proc.describe());
+    assert.match(
+      proc.stderr,
+      /^sandbox: cannot pivot_root: \/ is not a mount point/m,
+      proc.describe(),
+    );
+    assert.match(proc.stderr, /^create_sandbox failed$/m, proc.describe());
+    assert.equal(await Deno.readTextFile(`${dir}/ready`), "", "the ready byte was written");
+    await assert.rejects(Deno.lstat(sock), Deno.errors.NotFound, "the API socket is left");
+  },
+  { timeoutMs: 60_000 },
+);
