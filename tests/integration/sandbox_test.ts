@@ -540,3 +540,31 @@ matrix(
   },
   { timeoutMs: 60_000 },
 );
+
+matrix(
+  "--enable-seccomp alone: every thread filtered with no_new_privs, the line on stdout, the network works",
+  async (v) => {
+    const ns = await createNetns(v);
+    const dir = await socketDir(v);
+    const proc = spawn(
+      v.as(v.commandArgv(["-c", "--enable-seccomp", "-r", "10", String(ns.pid), "tap0"])),
+      {
+        ...v.processOptions,
+        name: "command under test",
+        fds: { 10: { kind: "write-file", path: `${dir}/ready` } },
+      },
+    );
+    v.defer(() => proc.stop());
+    assert.equal(await waitReady(`${dir}/ready`, proc), "1");
+    await ns.waitForPing("10.0.2.2", { proc });
+    const report = await threads(proc.pid);
+    assert.ok(report.length > 1, proc.describe());
+    for (const thread of report) {
+      assert.equal(thread.status.Seccomp, "2", `thread ${thread.tid}`);
+      assert.equal(thread.status.NoNewPrivs, "1", `thread ${thread.tid}`);
+      // Not sandboxed: the caller's root.
+      assert.ok(thread.root.includes("home") || thread.root.includes("tmp"), `${thread.root}`);
+    }
+    assert.match(proc.stdout, /^seccomp: The following syscalls are blocked: execve /m);
+  },
+);
