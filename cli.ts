@@ -12,7 +12,20 @@ import { cString, loadShim, type Shim } from "./src/ffi/shim.ts";
 import { openTap } from "./src/link/open_tap.ts";
 import { log, setLogLevel, writeStderrLine } from "./src/log.ts";
 import { Network } from "./src/network.ts";
-import { ApiSocketError } from "./src/api/mod.ts";
+import {
+  ApiSocketError,
+  type ApiSocketFile,
+  bindApiSocket,
+  closeApiSocket,
+} from "./src/api/mod.ts";
+import {
+  blockedCallsLine,
+  checkSandbox,
+  enterSandbox,
+  type Handoff,
+  installSeccomp,
+  takeHandoff,
+} from "./src/sandbox/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -50,7 +63,7 @@ async function exitFdEvent(shim: Shim, fd: number): Promise<void> {
   }
 }
 
-async function main(args: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   let shim: Shim;
   try {
     shim = await loadShim();
@@ -58,8 +71,15 @@ async function main(args: string[]): Promise<number> {
     writeStderrLine(error instanceof Error ? error.message : String(error));
     return 1;
   }
+  // In the sandbox's continuation (src/sandbox/mod.ts) the arguments follow the handoff.
+  const { handoff, args, error } = takeHandoff(argv);
+  if (error !== undefined) {
+    writeStderrLine(error);
+    return 1;
+  }
   const outcome = parseCommandLine(args, {
-    pathExists: (path) => shim.shim_access(cString(path)) === 0,
+    // The continuation cannot see the caller's paths (/proc/PID/ns/*); the first image checked them.
+    pathExists: (path) => handoff !== null || shim.shim_access(cString(path)) === 0,
     interfaceIpv4: (name) => interfaceIpv4(shim, name),
     interfaceIpv6: (name) => interfaceIpv6(shim, name),
   });
@@ -69,11 +89,37 @@ async function main(args: string[]): Promise<number> {
     return outcome.code;
   }
   setLogLevel(outcome.logLevel);
-  outcome.stdoutLines.forEach(writeStdoutLine);
-  return await run(shim, outcome.config);
+  // The continuation's parse-time warnings were printed by the first image already.
+  if (handoff === null) outcome.stdoutLines.forEach(writeStdoutLine);
+  return await run(shim, outcome.config, args, handoff);
 }
 
-async function run(shim: Shim, config: Config): Promise<number> {
+/**
+ * `--enable-sandbox` in the first image: binds the API socket while its path is still in view,
+ * then hands the process to the sandbox launcher, which returns here only on failure.
+ */
+function sandboxOrFail(shim: Shim, config: Config, tapFd: number, args: string[]): number {
+  let api: ApiSocketFile | undefined;
+  if (config.apiSocket !== undefined) {
+    try {
+      api = bindApiSocket(shim, config.apiSocket);
+    } catch (error) {
+      if (!(error instanceof ApiSocketError)) throw error;
+      writeStderrLine(error.message);
+      return 1;
+    }
+  }
+  enterSandbox(shim, config, tapFd, api, args).forEach(writeStderrLine);
+  if (api !== undefined) closeApiSocket(shim, api);
+  return 1;
+}
+
+async function run(
+  shim: Shim,
+  config: Config,
+  args: string[],
+  handoff: Handoff | null,
+): Promise<number> {
   // Listen first: a caller may signal as soon as anything it waits for (the tap, the API socket)
   // appears, and a stop asked for during start-up takes effect once start-up is complete.
   const stopped = new Promise<string>((resolve) => {
@@ -84,24 +130,55 @@ async function run(shim: Shim, config: Config): Promise<number> {
       exitFdEvent(shim, config.exitFd).then(() => resolve("exitfd event"));
     }
   });
-  const tap = openTap(shim, config);
-  if (!tap.ok) {
-    tap.lines.forEach(writeStderrLine);
-    return tap.exitCode;
+  let tapFd: number;
+  if (handoff !== null) {
+    // Blocked by the first image across both execs; our listeners are in place now.
+    shim.shim_unblock_stop_signals();
+    tapFd = handoff.tapFd;
+  } else {
+    const tap = openTap(shim, config);
+    if (!tap.ok) {
+      tap.lines.forEach(writeStderrLine);
+      return tap.exitCode;
+    }
+    tap.announce.forEach(writeStderrLine);
+    bannerLines(config).forEach(writeStdoutLine);
+    if (config.enableSandbox) return sandboxOrFail(shim, config, tap.fd, args);
+    tapFd = tap.fd;
   }
-  tap.announce.forEach(writeStderrLine);
-  bannerLines(config).forEach(writeStdoutLine);
 
-  const network = await Network.start(config, tap.fd);
+  const network = await Network.start(config, tapFd);
+  const failed = async (line: string) => {
+    writeStderrLine(line);
+    await network.stop();
+    return 1;
+  };
   if (config.apiSocket !== undefined) {
+    const api = handoff?.api;
     try {
-      network.openApi(config.apiSocket);
+      network.openApi(
+        api === undefined ? config.apiSocket : {
+          path: config.apiSocket,
+          fd: api.fd,
+          dirFd: api.dirFd,
+          name: api.name,
+          dev: BigInt(api.dev),
+          ino: BigInt(api.ino),
+        },
+      );
     } catch (error) {
       if (!(error instanceof ApiSocketError)) throw error;
-      writeStderrLine(error.message);
-      await network.stop();
-      return 1;
+      return await failed(error.message);
     }
+  }
+  if (handoff !== null) {
+    const notSandboxed = checkSandbox(shim);
+    if (notSandboxed !== null) return await failed(notSandboxed);
+  }
+  if (config.enableSeccomp) {
+    const notInstalled = installSeccomp(shim);
+    if (notInstalled !== null) return await failed(notInstalled);
+    writeStdoutLine(blockedCallsLine());
   }
   if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
 

@@ -1,12 +1,15 @@
 #!/bin/sh
-# Builds the native shim (native/build/libslirp4netns_shim.so) from native/*.c when it is missing
-# or older than any source. Needs a C compiler: $CC, else cc.
+# Builds the native shim (native/build/libslirp4netns_shim.so) from native/*.c and the sandbox
+# launcher (native/build/slirp4netns-sandbox) from native/launcher/*.c when missing or older than
+# any source. Needs a C compiler: $CC, else cc.
 set -eu
 here=$(dirname "$0")
 out="$here/build/libslirp4netns_shim.so"
+launcher="$here/build/slirp4netns-sandbox"
 stale=no
-for src in "$here"/*.c; do
-  [ -f "$out" ] && [ "$out" -nt "$src" ] || stale=yes
+for src in "$here"/*.c "$here"/launcher/*.c; do
+  [ -f "$out" ] && [ "$out" -nt "$src" ] && [ -f "$launcher" ] && [ "$launcher" -nt "$src" ] ||
+    stale=yes
 done
 [ "$stale" = yes ] || exit 0
 cc=${CC:-cc}
@@ -16,4 +19,6 @@ if ! command -v "$cc" >/dev/null 2>&1; then
 fi
 mkdir -p "$here/build"
 "$cc" -O2 -Wall -Wextra -Werror -fPIC -shared -o "$out.tmp" "$here"/*.c
+"$cc" -O2 -Wall -Wextra -Werror -o "$launcher.tmp" "$here"/launcher/*.c
 mv "$out.tmp" "$out"
+mv "$launcher.tmp" "$launcher"

@@ -32,7 +32,7 @@ import { WorkerThread } from "./host/worker_thread.ts";
 import { type Tap, tapWriter } from "./link/tap_writer.ts";
 import { NEIGHBOR6_RECORD, NEIGHBOR_RECORD } from "./workers/records.ts";
 import type { TapReaderStart } from "./workers/tap_reader.ts";
-import { ApiService, HostForwards } from "./api/mod.ts";
+import { ApiService, type ApiSocketFile, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
 
 /** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
@@ -150,10 +150,11 @@ export class Network {
   }
 
   /**
-   * Opens the API socket at `path` (`--api-socket`) with port forwards into this network. Throws
-   * `ApiSocketError` (slirp4netns's message) when the socket cannot be created. Closed by `stop`.
+   * Opens the API socket at `path` (`--api-socket`) with port forwards into this network, or
+   * serves a socket already bound there. Throws `ApiSocketError` (slirp4netns's message) when
+   * the socket cannot be created. Closed by `stop`.
    */
-  openApi(path: string): ApiService {
+  openApi(path: string | ApiSocketFile): ApiService {
     if (this.#api !== null) throw new Error("The API socket is already open");
     const shim = this.#shim;
     const nat = this.nat;
@@ -174,7 +175,7 @@ export class Network {
     let api: ApiService;
     try {
       api = ApiService.start(shim, nat.reactor, {
-        path,
+        ...(typeof path === "string" ? { path } : { path: path.path, socket: path }),
         guestDefaults: {
           ipv4: this.addresses.guest,
           ipv6: v6 === null ? undefined : () => this.#neighbors.globalIpv6,

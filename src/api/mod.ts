@@ -21,9 +21,9 @@ import {
   REMOVED_REPLY,
 } from "./protocol.ts";
 import type { Readiness } from "./readiness.ts";
-import { ApiServer, type ApiServerOptions } from "./server.ts";
+import { ApiServer, type ApiServerOptions, type ApiSocketFile } from "./server.ts";
 
-export { ApiSocketError } from "./server.ts";
+export { ApiSocketError, type ApiSocketFile, bindApiSocket, closeApiSocket } from "./server.ts";
 export {
   addressForGuest,
   type ForwardClient,
@@ -40,6 +40,8 @@ export type { ForwardSpec, GuestDefaults } from "./protocol.ts";
 export interface ApiServiceOptions {
   /** The `--api-socket` path. */
   path: string;
+  /** The socket already bound and listening at `path` (see `bindApiSocket`); else it is bound. */
+  socket?: ApiSocketFile;
   /** The default guest_addr of each family (IPv4: network + 100). */
   guestDefaults: GuestDefaults;
   /** The host listeners (a HostForwards with the network's ForwardSink). */
@@ -98,10 +100,10 @@ export class ApiService {
    */
   static start(shim: Shim, readiness: Readiness, options: ApiServiceOptions): ApiService {
     const service = new ApiService(shim, options);
-    service.#server = ApiServer.listen(shim, readiness, options.path, {
-      ...options.server,
-      handle: (request) => service.handle(request),
-    });
+    const serverOptions = { ...options.server, handle: (r: Uint8Array) => service.handle(r) };
+    service.#server = options.socket
+      ? ApiServer.serve(shim, readiness, options.socket, serverOptions)
+      : ApiServer.listen(shim, readiness, options.path, serverOptions);
     return service;
   }
 

@@ -18,7 +18,8 @@
  * - Many clients at once: each is a small state machine; at most `MAX_API_CLIENTS` are served at a
  *   time (4 KiB buffer each), the rest wait in the listen backlog. A stuck client holds its slot
  *   only until its deadline.
- * - close() on every orderly exit unlinks the path, if it is still our socket.
+ * - close() on every orderly exit removes the file, if it is still our socket, through a handle on
+ *   its directory taken at bind time: the path may be out of view by then (the sandbox).
  */
 import { EAGAIN, EINTR, ENOENT, errnoText } from "../ffi/errno.ts";
 import { cString, type Shim } from "../ffi/shim.ts";
@@ -96,6 +97,113 @@ function isSocket(mode: bigint): boolean {
 }
 
 /**
+ * A listening API socket and its file. The file is named through a handle on its directory, so
+ * that it can be removed once the path is no longer visible (after the sandbox's pivot_root) and
+ * by a later image of this process (the fds survive execve; see src/sandbox/mod.ts).
+ */
+export interface ApiSocketFile {
+  /** The `--api-socket` path, for messages. */
+  path: string;
+  /** The listening socket (non-blocking). */
+  fd: number;
+  /** An O_PATH handle on the directory that holds the file. */
+  dirFd: number;
+  /** The file's name in that directory. */
+  name: string;
+  /** dev and ino of the file bind created: only that file is ever removed. */
+  dev: bigint;
+  ino: bigint;
+}
+
+/** The directory and the last component of a socket path. */
+export function splitSocketPath(path: string): { dir: string; name: string } {
+  const slash = path.lastIndexOf("/");
+  if (slash < 0) return { dir: ".", name: path };
+  return { dir: slash === 0 ? "/" : path.slice(0, slash), name: path.slice(slash + 1) };
+}
+
+/**
+ * Creates the socket at `path`: a path of 108 bytes or more fails with slirp4netns's message; a
+ * stale socket there is unlinked (never anything else); then bind and listen. Throws
+ * `ApiSocketError` with the message to print.
+ */
+export function bindApiSocket(shim: Shim, path: string): ApiSocketFile {
+  const sa = new Uint8Array(SOCKADDR_UN_SIZE);
+  const salen = encodeSockaddrUn(sa, path);
+  if (salen < 0) {
+    if (path.includes("\0")) throw new ApiSocketError("the API socket path contains a NUL byte");
+    throw new ApiSocketError(
+      `the specified API socket path is too long (>= ${SUN_PATH_SIZE})`,
+    );
+  }
+  const existing = lstat(shim, path);
+  if (typeof existing !== "number") {
+    if (!isSocket(existing[0])) {
+      throw new ApiSocketError(
+        `api_bindlisten: ${path} exists and is not a socket; not removing it`,
+      );
+    }
+    const removed = shim.shim_unlink(cString(path)); // avoid EADDRINUSE, as slirp4netns
+    if (removed < 0 && removed !== -ENOENT) {
+      throw new ApiSocketError(`api_bindlisten: unlink: ${errnoText(shim, -removed)}`);
+    }
+  }
+  const fd = shim.shim_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new ApiSocketError(`api_bindlisten: socket: ${errnoText(shim, -fd)}`);
+  const fail = (what: string, rc: number): never => {
+    shim.shim_close(fd);
+    throw new ApiSocketError(`api_bindlisten: ${what}: ${errnoText(shim, -rc)}`);
+  };
+  const bound = shim.shim_bind(fd, sa, salen);
+  if (bound < 0) fail("bind", bound);
+  const unlinkAndFail = (what: string, rc: number): never => {
+    shim.shim_unlink(cString(path));
+    return fail(what, rc);
+  };
+  const { dir, name } = splitSocketPath(path);
+  const dirFd = shim.shim_open_dir(cString(dir));
+  if (dirFd < 0) unlinkAndFail(`open ${dir}`, dirFd);
+  const created = lstatAt(shim, dirFd, name);
+  if (typeof created === "number") {
+    shim.shim_close(dirFd);
+    unlinkAndFail("stat", created);
+  }
+  const socket: ApiSocketFile = {
+    path,
+    fd,
+    dirFd,
+    name,
+    dev: (created as bigint[])[1],
+    ino: (created as bigint[])[2],
+  };
+  const listening = shim.shim_listen(fd, API_BACKLOG);
+  if (listening < 0) {
+    shim.shim_close(dirFd);
+    unlinkAndFail("listen", listening);
+  }
+  return socket;
+}
+
+/** Closes the listening socket and removes its file if it is still the one bound. */
+export function closeApiSocket(shim: Shim, socket: ApiSocketFile): void {
+  shim.shim_close(socket.fd);
+  const now = lstatAt(shim, socket.dirFd, socket.name);
+  if (
+    typeof now !== "number" && isSocket(now[0]) && now[1] === socket.dev && now[2] === socket.ino
+  ) {
+    shim.shim_unlink_at(socket.dirFd, cString(socket.name));
+  }
+  shim.shim_close(socket.dirFd);
+}
+
+/** fstatat(dirFd, name, AT_SYMLINK_NOFOLLOW): [mode, dev, ino], or -errno. */
+function lstatAt(shim: Shim, dirFd: number, name: string): bigint[] | number {
+  const out = new BigUint64Array(3);
+  const rc = shim.shim_lstat_at(dirFd, cString(name), new Uint8Array(out.buffer));
+  return rc < 0 ? rc : [...out];
+}
+
+/**
  * The API socket server.
  *
  * @example
@@ -120,10 +228,9 @@ export class ApiServer {
   readonly #shim: Shim;
   readonly #readiness: Readiness;
   readonly #options: Required<ApiServerOptions>;
+  readonly #socket: ApiSocketFile;
   readonly #fd: number;
   #token = -1;
-  /** dev and ino of the socket file we created, to unlink only our own. */
-  readonly #identity: bigint[];
   readonly #clients = new Set<ApiClient>();
   #accepting = true;
   #closed = false;
@@ -136,16 +243,14 @@ export class ApiServer {
   private constructor(
     shim: Shim,
     readiness: Readiness,
-    path: string,
-    fd: number,
-    identity: bigint[],
+    socket: ApiSocketFile,
     options: ApiServerOptions,
   ) {
     this.#shim = shim;
     this.#readiness = readiness;
-    this.path = path;
-    this.#fd = fd;
-    this.#identity = identity;
+    this.path = socket.path;
+    this.#socket = socket;
+    this.#fd = socket.fd;
     this.#options = {
       deadlineMs: API_DEADLINE_MS,
       lingerMs: API_LINGER_MS,
@@ -164,45 +269,25 @@ export class ApiServer {
     path: string,
     options: ApiServerOptions,
   ): ApiServer {
-    const sa = new Uint8Array(SOCKADDR_UN_SIZE);
-    const salen = encodeSockaddrUn(sa, path);
-    if (salen < 0) {
-      if (path.includes("\0")) throw new ApiSocketError("the API socket path contains a NUL byte");
-      throw new ApiSocketError(
-        `the specified API socket path is too long (>= ${SUN_PATH_SIZE})`,
-      );
+    return ApiServer.serve(shim, readiness, bindApiSocket(shim, path), options);
+  }
+
+  /**
+   * Serves a bound, listening socket (from `bindApiSocket`, maybe in an earlier image of this
+   * process). The server owns it from now on: `close` removes its file.
+   */
+  static serve(
+    shim: Shim,
+    readiness: Readiness,
+    socket: ApiSocketFile,
+    options: ApiServerOptions,
+  ): ApiServer {
+    const server = new ApiServer(shim, readiness, socket, options);
+    const token = readiness.add(socket.fd, EPOLLIN, () => server.#accept());
+    if (token < 0) {
+      closeApiSocket(shim, socket);
+      throw new ApiSocketError(`api_bindlisten: epoll: ${errnoText(shim, -token)}`);
     }
-    const existing = lstat(shim, path);
-    if (typeof existing !== "number") {
-      if (!isSocket(existing[0])) {
-        throw new ApiSocketError(
-          `api_bindlisten: ${path} exists and is not a socket; not removing it`,
-        );
-      }
-      const removed = shim.shim_unlink(cString(path)); // avoid EADDRINUSE, as slirp4netns
-      if (removed < 0 && removed !== -ENOENT) {
-        throw new ApiSocketError(`api_bindlisten: unlink: ${errnoText(shim, -removed)}`);
-      }
-    }
-    const fd = shim.shim_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw new ApiSocketError(`api_bindlisten: socket: ${errnoText(shim, -fd)}`);
-    const fail = (what: string, rc: number): never => {
-      shim.shim_close(fd);
-      throw new ApiSocketError(`api_bindlisten: ${what}: ${errnoText(shim, -rc)}`);
-    };
-    const bound = shim.shim_bind(fd, sa, salen);
-    if (bound < 0) fail("bind", bound);
-    const created = lstat(shim, path);
-    const identity = typeof created === "number" ? [] : created.slice(1);
-    const unlinkAndFail = (what: string, rc: number): never => {
-      shim.shim_unlink(cString(path));
-      return fail(what, rc);
-    };
-    const listening = shim.shim_listen(fd, API_BACKLOG);
-    if (listening < 0) unlinkAndFail("listen", listening);
-    const server = new ApiServer(shim, readiness, path, fd, identity, options);
-    const token = readiness.add(fd, EPOLLIN, () => server.#accept());
-    if (token < 0) unlinkAndFail("epoll", token);
     server.#token = token;
     return server;
   }
@@ -289,22 +374,16 @@ export class ApiServer {
   }
 
   /**
-   * Stops serving: closes the listening socket and every client, and unlinks the path if it is
-   * still the socket this server created. Idempotent.
+   * Stops serving: closes the listening socket and every client, and removes the file if it is
+   * still the socket this server created (through its directory: the path may be out of view,
+   * as in the sandbox). Idempotent.
    */
   close(): void {
     if (this.#closed) return;
     for (const client of [...this.#clients]) client.close();
     this.#closed = true;
     this.#readiness.remove(this.#token, this.#fd);
-    this.#shim.shim_close(this.#fd);
-    const now = lstat(this.#shim, this.path);
-    if (
-      typeof now !== "number" && isSocket(now[0]) && this.#identity.length === 2 &&
-      now[1] === this.#identity[0] && now[2] === this.#identity[1]
-    ) {
-      this.#shim.shim_unlink(cString(this.path));
-    }
+    closeApiSocket(this.#shim, this.#socket);
   }
 }
 

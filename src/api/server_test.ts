@@ -15,7 +15,7 @@ import {
 import type { ForwardListeners } from "./host_listener.ts";
 import { ApiService } from "./mod.ts";
 import type { ForwardSpec } from "./protocol.ts";
-import { ApiServer, ApiSocketError } from "./server.ts";
+import { ApiServer, ApiSocketError, splitSocketPath } from "./server.ts";
 
 const GUEST = 0x0a000264;
 const ECONNRESET = 104;
@@ -442,4 +442,14 @@ Deno.test("API socket: connecting after close() is refused", async () => {
   } finally {
     await f.stop();
   }
+});
+
+Deno.test("splitSocketPath() names the directory to hold and the file in it", () => {
+  assert.deepEqual(splitSocketPath("/run/user/1000/api.sock"), {
+    dir: "/run/user/1000",
+    name: "api.sock",
+  });
+  assert.deepEqual(splitSocketPath("/api.sock"), { dir: "/", name: "api.sock" });
+  assert.deepEqual(splitSocketPath("api.sock"), { dir: ".", name: "api.sock" });
+  assert.deepEqual(splitSocketPath("a/b.sock"), { dir: "a", name: "b.sock" });
 });

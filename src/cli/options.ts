@@ -92,10 +92,7 @@ export interface UnsupportedOption {
  * Options that are parsed and validated but not implemented yet; each one given makes the run end
  * with `<option>: not supported yet` and exit code 1. Remove an entry when its feature lands.
  */
-export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [
-  { option: "--enable-sandbox", isSet: (c) => c.enableSandbox },
-  { option: "--enable-seccomp", isSet: (c) => c.enableSeccomp },
-];
+export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [];
 
 /**
  * The `not supported yet` lines for a configuration, one per option in `UNSUPPORTED_YET` that it

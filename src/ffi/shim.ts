@@ -163,6 +163,27 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "i32", "i32", "buffer", "buffer"],
     result: "i32",
   },
+  // --- native/sandbox.c ---
+  // int shim_set_cloexec(int fd, int on)
+  shim_set_cloexec: { parameters: ["i32", "i32"], result: "i32" },
+  // int shim_readlink(const char *path, char *buf, int len)
+  shim_readlink: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
+  // int shim_open_dir(const char *path)
+  shim_open_dir: { parameters: ["buffer"], result: "i32" },
+  // int shim_lstat_at(int dirfd, const char *name, uint64_t out[3])
+  shim_lstat_at: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int shim_unlink_at(int dirfd, const char *name)
+  shim_unlink_at: { parameters: ["i32", "buffer"], result: "i32" },
+  // int shim_exec(const char *path, const char *args, int count)
+  shim_exec: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
+  // int shim_unblock_stop_signals(void)
+  shim_unblock_stop_signals: { parameters: [], result: "i32" },
+  // int shim_sandbox_state(uint32_t out[11])
+  shim_sandbox_state: { parameters: ["buffer"], result: "i32" },
+  // int shim_seccomp_action_available(uint32_t action)
+  shim_seccomp_action_available: { parameters: ["u32"], result: "i32" },
+  // int shim_seccomp_install(const void *filter, int count)
+  shim_seccomp_install: { parameters: ["buffer", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */
@@ -257,6 +278,15 @@ async function buildShim(): Promise<void> {
 }
 
 let loaded: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let loadedFrom: string | null = null;
+
+/**
+ * The file the shim was loaded from when `SLIRP4NETNS_SHIM` chose it; null for the embedded copy
+ * or the one beside the sources. The sandbox makes that file visible to its continuation.
+ */
+export function shimOverridePath(): string | null {
+  return loadedFrom;
+}
 
 /** Loads the shim once per thread (each Worker loads its own handle). */
 export async function loadShim(): Promise<Shim> {
@@ -264,6 +294,7 @@ export async function loadShim(): Promise<Shim> {
   const override = envOverride();
   if (override) {
     loaded = Deno.dlopen(override, SYMBOLS);
+    loadedFrom = override;
     return loaded.symbols;
   }
   const bytes = await embeddedBytes();
