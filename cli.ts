@@ -1,6 +1,11 @@
 /**
- * The slirp4netns-compatible command: `cli.ts [OPTIONS] PID|PATH|FD [TAPNAME]`.
- * The only place that exits the process.
+ * The slirp4netns-compatible command: `cli.ts [OPTIONS] PID|PATH|FD [TAPNAME]` (mod.ts runs it
+ * too when it is the main module). The only place that exits the process.
+ *
+ * Start-up is ordered for speed: only what parsing and making the tap need is imported statically
+ * (loading the whole stack's modules takes longer than making the tap); the Workers are created
+ * once the tap exists, and load their modules on their own threads while this one loads the
+ * stack (`await import`). The ready byte comes once every Worker answers frames.
  */
 import { bannerLines } from "./src/cli/banner.ts";
 import { parseCommandLine } from "./src/cli/options.ts";
@@ -9,10 +14,10 @@ import { errnoText } from "./src/ffi/errno.ts";
 import { interfaceIpv4, interfaceIpv6 } from "./src/ffi/interfaces.ts";
 import { POLLHUP, PollSet } from "./src/ffi/poll.ts";
 import { cString, loadShim, type Shim } from "./src/ffi/shim.ts";
+import { prespawnWorker } from "./src/host/worker_thread.ts";
 import { openTap } from "./src/link/open_tap.ts";
 import { log, setLogLevel, writeStderrLine } from "./src/log.ts";
-import { Network } from "./src/network.ts";
-import { ApiSocketError } from "./src/api/mod.ts";
+import { DNS_RESOLVER_URL, TAP_READER_URL, TCP_TABLE_URL } from "./src/workers/urls.ts";
 
 const encoder = new TextEncoder();
 
@@ -50,7 +55,8 @@ async function exitFdEvent(shim: Shim, fd: number): Promise<void> {
   }
 }
 
-async function main(args: string[]): Promise<number> {
+/** Runs the command with `args` (no program name); resolves to the exit status. */
+export async function main(args: string[]): Promise<number> {
   let shim: Shim;
   try {
     shim = await loadShim();
@@ -92,6 +98,11 @@ async function run(shim: Shim, config: Config): Promise<number> {
   tap.announce.forEach(writeStderrLine);
   bannerLines(config).forEach(writeStdoutLine);
 
+  const stack = Promise.all([import("./src/network.ts"), import("./src/api/mod.ts")]);
+  prespawnWorker(TAP_READER_URL);
+  prespawnWorker(TCP_TABLE_URL);
+  if (!config.disableDns) prespawnWorker(DNS_RESOLVER_URL);
+  const [{ Network }, { ApiSocketError }] = await stack;
   const network = await Network.start(config, tap.fd);
   if (config.apiSocket !== undefined) {
     try {
@@ -103,6 +114,7 @@ async function run(shim: Shim, config: Config): Promise<number> {
       return 1;
     }
   }
+  await network.started;
   if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
 
   writeStderrLine(await stopped);

@@ -34,6 +34,7 @@ import { NEIGHBOR6_RECORD, NEIGHBOR_RECORD } from "./workers/records.ts";
 import type { TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
+import { TAP_READER_URL } from "./workers/urls.ts";
 
 /** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
 const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
@@ -53,9 +54,9 @@ const IPV6_NEXT_HEADER_AT = 14 + 6;
 export class Network {
   readonly addresses: Addresses;
   /** This thread's counters (UDP and ICMP NAT, port forwards). */
-  readonly counters = new Counters();
+  readonly counters: Counters = new Counters();
   /** The tap reader's counters (frames, ARP, IPv4, ICMP echo, DHCP, ring drops). */
-  readonly readerCounters = new Counters(new SharedArrayBuffer(Counters.BYTE_LENGTH));
+  readonly readerCounters: Counters = new Counters(new SharedArrayBuffer(Counters.BYTE_LENGTH));
   /** UDP and ICMP NAT on this thread. */
   readonly nat: DatagramNat;
   /** The DNS-resolver Worker, or null with `--disable-dns`. */
@@ -64,6 +65,11 @@ export class Network {
   readonly tcp: TcpService;
   /** The tap, and whether it carries virtio-net headers (TCP offload). */
   readonly tap: Tap;
+  /**
+   * Resolves once every Worker has started, so frames from the guest are answered (or once one
+   * has failed to; it logged why). Frames the guest sends earlier wait in the tap's queue.
+   */
+  readonly started: Promise<void>;
   readonly #shim: Shim;
   readonly #stopFd: number;
   readonly #datagrams: FrameRing;
@@ -129,10 +135,12 @@ export class Network {
     };
     this.#reader = WorkerThread.start(
       "tap reader",
-      new URL("./workers/tap_reader.ts", import.meta.url),
+      TAP_READER_URL,
       start,
     );
     this.#consumer = this.#consume();
+    this.started = Promise.all([this.#reader.started, this.tcp.started, this.dns?.started])
+      .then(() => {});
   }
 
   /** Starts the stack on an open tap fd. The network owns the fd from now on. */
