@@ -119,7 +119,7 @@ async function run(shim: Shim, config: Config): Promise<number> {
 
   writeStderrLine(await stopped);
   await network.stop();
-  log.debug(`counters: ${JSON.stringify(network.counterTotals().nonZero())}`);
+  log.debug(`counters: ${JSON.stringify(network.counterTotals())}`);
   return 0;
 }
 

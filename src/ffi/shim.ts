@@ -11,7 +11,8 @@
  */
 import { locateShim } from "./locate.ts";
 
-const SYMBOLS = {
+/** The shim's symbol table, as given to `Deno.dlopen` (the C prototypes are in the comments). */
+export const SHIM_SYMBOLS = {
   // int shim_open_tap(const char *userns_path, const char *netns_path, const char *tapname,
   //                   int flags, int mtu, uint32_t address, uint32_t netmask, uint32_t gateway,
   //                   const uint8_t *mac, int mac_len, int32_t *child_fd)
@@ -168,7 +169,8 @@ const SYMBOLS = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */
-export type Shim = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+export type Shim = Deno.DynamicLibrary<typeof SHIM_SYMBOLS>["symbols"];
+const SYMBOLS = SHIM_SYMBOLS;
 
 const LIBC_FOR_MEMFD = {
   // int memfd_create(const char *name, unsigned int flags)
