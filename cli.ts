@@ -1,6 +1,16 @@
 /**
- * The slirp4netns-compatible command: `cli.ts [OPTIONS] PID|PATH|FD [TAPNAME]`.
- * The only place that exits the process.
+ * The slirp4netns-compatible command: `cli.ts [OPTIONS] PID|PATH|FD [TAPNAME]` (mod.ts runs it
+ * too when it is the main module). The only place that exits the process.
+ *
+ * Start-up is ordered for speed: only what parsing and making the tap need is imported statically
+ * (loading the whole stack's modules takes longer than making the tap); the Workers are created
+ * once the tap exists, and load their modules on their own threads while this one loads the
+ * stack (`await import`). The ready byte comes once every Worker answers frames.
+ *
+ * With `--enable-sandbox` the process runs twice (src/sandbox/mod.ts): this first image opens the
+ * tap and binds the API socket, then becomes the sandbox launcher by execve; the launcher builds
+ * the sandbox and runs the runtime again with a handoff argument, and that continuation starts
+ * the network inside.
  */
 import { bannerLines } from "./src/cli/banner.ts";
 import { parseCommandLine } from "./src/cli/options.ts";
@@ -9,23 +19,11 @@ import { errnoText } from "./src/ffi/errno.ts";
 import { interfaceIpv4, interfaceIpv6 } from "./src/ffi/interfaces.ts";
 import { POLLHUP, PollSet } from "./src/ffi/poll.ts";
 import { cString, loadShim, type Shim } from "./src/ffi/shim.ts";
+import { prespawnWorker } from "./src/host/worker_thread.ts";
 import { openTap } from "./src/link/open_tap.ts";
 import { log, setLogLevel, writeStderrLine } from "./src/log.ts";
-import { Network } from "./src/network.ts";
-import {
-  ApiSocketError,
-  type ApiSocketFile,
-  bindApiSocket,
-  closeApiSocket,
-} from "./src/api/mod.ts";
-import {
-  blockedCallsLine,
-  checkSandbox,
-  enterSandbox,
-  type Handoff,
-  installSeccomp,
-  takeHandoff,
-} from "./src/sandbox/mod.ts";
+import { type Handoff, takeHandoff } from "./src/sandbox/handoff.ts";
+import { DNS_RESOLVER_URL, TAP_READER_URL, TCP_TABLE_URL } from "./src/workers/urls.ts";
 
 const encoder = new TextEncoder();
 
@@ -63,7 +61,8 @@ async function exitFdEvent(shim: Shim, fd: number): Promise<void> {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the command with `argv` (no program name); resolves to the exit status. */
+export async function main(argv: string[]): Promise<number> {
   let shim: Shim;
   try {
     shim = await loadShim();
@@ -98,8 +97,17 @@ async function main(argv: string[]): Promise<number> {
  * `--enable-sandbox` in the first image: binds the API socket while its path is still in view,
  * then hands the process to the sandbox launcher, which returns here only on failure.
  */
-function sandboxOrFail(shim: Shim, config: Config, tapFd: number, args: string[]): number {
-  let api: ApiSocketFile | undefined;
+async function sandboxOrFail(
+  shim: Shim,
+  config: Config,
+  tapFd: number,
+  args: string[],
+): Promise<number> {
+  const [{ ApiSocketError, bindApiSocket, closeApiSocket }, { enterSandbox }] = await Promise.all([
+    import("./src/api/mod.ts"),
+    import("./src/sandbox/mod.ts"),
+  ]);
+  let api;
   if (config.apiSocket !== undefined) {
     try {
       api = bindApiSocket(shim, config.apiSocket);
@@ -143,10 +151,19 @@ async function run(
     }
     tap.announce.forEach(writeStderrLine);
     bannerLines(config).forEach(writeStdoutLine);
-    if (config.enableSandbox) return sandboxOrFail(shim, config, tap.fd, args);
+    if (config.enableSandbox) return await sandboxOrFail(shim, config, tap.fd, args);
     tapFd = tap.fd;
   }
 
+  const stack = Promise.all([
+    import("./src/network.ts"),
+    import("./src/api/mod.ts"),
+    config.enableSeccomp || handoff !== null ? import("./src/sandbox/mod.ts") : null,
+  ]);
+  prespawnWorker(TAP_READER_URL);
+  prespawnWorker(TCP_TABLE_URL);
+  if (!config.disableDns) prespawnWorker(DNS_RESOLVER_URL);
+  const [{ Network }, { ApiSocketError }, sandbox] = await stack;
   const network = await Network.start(config, tapFd);
   const failed = async (line: string) => {
     writeStderrLine(line);
@@ -172,19 +189,21 @@ async function run(
     }
   }
   if (handoff !== null) {
-    const notSandboxed = checkSandbox(shim);
+    const notSandboxed = sandbox!.checkSandbox(shim);
     if (notSandboxed !== null) return await failed(notSandboxed);
   }
   if (config.enableSeccomp) {
-    const notInstalled = installSeccomp(shim);
+    // TSYNC: the Workers' threads, already running, get the filter too.
+    const notInstalled = sandbox!.installSeccomp(shim);
     if (notInstalled !== null) return await failed(notInstalled);
-    writeStdoutLine(blockedCallsLine());
+    writeStdoutLine(sandbox!.blockedCallsLine());
   }
+  await network.started;
   if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
 
   writeStderrLine(await stopped);
   await network.stop();
-  log.debug(`counters: ${JSON.stringify(network.counterTotals().nonZero())}`);
+  log.debug(`counters: ${JSON.stringify(network.counterTotals())}`);
   return 0;
 }
 

@@ -15,15 +15,17 @@
  *   process, workers included) per GiB received in an iperf3 run, each MTU and both directions.
  * - memory: VmRSS idle, with 1000 idle TCP connections through the gateway to a host server that
  *   holds them, and the peak VmRSS sampled during a full-speed iperf3 run (the cpu runs).
- * - startup: microseconds from fork to the ready signal (`-c -r 3`: the `--ready-fd` byte; pasta:
- *   `-P /proc/self/fd/3`, its PID file, written once it is set up), median of BENCH_STARTUP_RUNS.
+ * - startup: milliseconds from fork to tap0 existing in the namespace (a netlink watcher there sees
+ *   RTM_NEWLINK; what `slirp4netns PID tap0 & ip link set tap0 up` races against) and to the ready
+ *   signal (`-c -r 3`: the `--ready-fd` byte; pasta: `-P /proc/self/fd/3`, its PID file, written
+ *   once it is set up), median of BENCH_STARTUP_RUNS.
  *
  * Each group (idle memory, latency, each transfer direction) gets freshly started processes:
  * slirp4netns keeps memory it grew in an earlier test.
  *
  * Knobs (environment): BENCH_ONLY (sections, comma-separated; bench/run.sh passes it),
  * BENCH_SECONDS, BENCH_RUNS, BENCH_MTUS, BENCH_SLIRP4NETNS, BENCH_PASTA (see common.ts),
- * BENCH_PINGS (200), BENCH_ROUNDTRIPS (5000), BENCH_CONNECTIONS (1000), BENCH_STARTUP_RUNS (5),
+ * BENCH_PINGS (200), BENCH_ROUNDTRIPS (5000), BENCH_CONNECTIONS (1000), BENCH_STARTUP_RUNS (10),
  * BENCH_DNS_QUERIES (2000),
  * BENCH_TOOL (the built bench/tcptool.c; bench/run.sh sets it).
  *
@@ -69,7 +71,7 @@ const ONLY = new Set(
 const PINGS = Number(Deno.env.get("BENCH_PINGS") ?? "200");
 const ROUNDTRIPS = Number(Deno.env.get("BENCH_ROUNDTRIPS") ?? "5000");
 const CONNECTIONS = Number(Deno.env.get("BENCH_CONNECTIONS") ?? "1000");
-const STARTUP_RUNS = Number(Deno.env.get("BENCH_STARTUP_RUNS") ?? "5");
+const STARTUP_RUNS = Number(Deno.env.get("BENCH_STARTUP_RUNS") ?? "10");
 const DNS_QUERIES = Number(Deno.env.get("BENCH_DNS_QUERIES") ?? "2000");
 
 const table = new Table(["section", "measure"]);
@@ -193,8 +195,8 @@ async function transfer(
   }
 }
 
-/** µs from fork to the ready signal, for a fresh namespace. */
-async function startup(index: number, mtu: number): Promise<number> {
+/** µs from fork to tap0 existing and to the ready signal, for a fresh namespace. */
+async function startup(index: number, mtu: number): Promise<{ tap: number; ready: number }> {
   const impl = IMPLEMENTATIONS[index];
   const ns = await makeNetns(impl.runAs);
   const apiSocket = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-startup.sock`;
@@ -202,12 +204,20 @@ async function startup(index: number, mtu: number): Promise<number> {
     await output(["rm", "-f", apiSocket]);
     // As the namespace's owner (pasta as root: nobody), so that pasta may reopen the pipe.
     const result = await output(
-      [...impl.runAs, TOOL, "startup", "3", ...impl.argv(mtu, ns.pid, { apiSocket, readyFd: 3 })],
+      [
+        ...impl.runAs,
+        TOOL,
+        "startup",
+        "3",
+        String(ns.pid),
+        "tap0",
+        ...impl.argv(mtu, ns.pid, { apiSocket, readyFd: 3 }),
+      ],
       30_000,
     );
-    const us = result.out.match(/^(\d+)$/m);
+    const us = result.out.match(/^(\d+) (\d+)$/m);
     if (!result.ok || !us) throw new Error(`startup of ${impl.name}: ${result.out}`);
-    return Number(us[1]);
+    return { tap: Number(us[1]), ready: Number(us[2]) };
   } finally {
     await stop(ns.holder);
     await output(["rm", "-f", apiSocket]);
@@ -323,14 +333,19 @@ async function main(): Promise<void> {
     }
   }
   if (ONLY.has("startup")) {
-    const samples = IMPLEMENTATIONS.map(() => [] as number[]);
+    const samples = IMPLEMENTATIONS.map(() => [] as { tap: number; ready: number }[]);
     for (let round = 0; round < STARTUP_RUNS; round++) {
       for (let i = 0; i < IMPLEMENTATIONS.length; i++) samples[i].push(await startup(i, MTUS[0]));
     }
     console.error(`  startup samples µs: ${JSON.stringify(samples)}`);
     table.add(
+      ["startup", "start to tap0 in the namespace, ms"],
+      samples.map((s) => median(s.map((x) => x.tap)) / 1000),
+      1,
+    );
+    table.add(
       ["startup", "start to ready signal, ms (pasta: PID file)"],
-      samples.map((s) => median(s) / 1000),
+      samples.map((s) => median(s.map((x) => x.ready)) / 1000),
       1,
     );
   }

@@ -6,7 +6,7 @@
 #   latency     ping and 1-byte TCP round trips to the gateway, DNS queries   (bench/metrics.ts)
 #   cpu         CPU seconds per GiB moved by iperf3                         (bench/metrics.ts)
 #   memory      VmRSS idle, with 1000 idle connections, during iperf3       (bench/metrics.ts)
-#   startup     start to the ready signal                                   (bench/metrics.ts)
+#   startup     start to tap0 existing and to the ready signal              (bench/metrics.ts)
 #   soak        VmRSS and fds over BENCH_SOAK_SECONDS of repeated work      (bench/soak.ts)
 #   BENCH_ONLY=throughput,latency,cpu,memory,startup,soak BENCH_SECONDS=4 BENCH_RUNS=3
 #   BENCH_MTUS=1500,65520 BENCH_SOAK_SECONDS=300 BENCH_SLIRP4NETNS=/usr/bin/slirp4netns

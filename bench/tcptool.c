@@ -15,9 +15,12 @@
  *                                 ADDR:53 from one socket (after 100 warm-up ones), each waiting
  *                                 up to 1 s for the answer with its ID, which must hold an
  *                                 address (NOERROR, ANCOUNT > 0); prints "median_us p90_us"
- *   tcptool startup FD CMD...     runs CMD with the write end of a pipe as FD; prints the
- *                                 microseconds from fork to the first byte on that pipe, then
- *                                 SIGKILLs CMD and reaps it
+ *   tcptool startup FD NSPID TAP CMD...
+ *                                 runs CMD with the write end of a pipe as FD; prints
+ *                                 "TAP_US READY_US": the microseconds from fork to the link TAP
+ *                                 appearing in the network namespace of NSPID (RTM_NEWLINK, seen
+ *                                 by a watcher subscribed there before the fork) and to the first
+ *                                 byte on that pipe; then SIGKILLs CMD and reaps it
  *
  * Everything here talks to the addresses it is given; bench/metrics.ts passes only 127.0.0.1 (host)
  * and the gateway addresses (from the namespaces they made).
@@ -31,9 +34,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/rtnetlink.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -253,14 +261,65 @@ static int dns(struct sockaddr_in *sa, int count, const char *name) {
   return 0;
 }
 
-static int startup(int fd, char **argv) {
-  int p[2];
-  if (pipe(p) < 0) die("pipe");
+/*
+ * A child that joins the namespaces of nspid (the user namespace too when it is another one),
+ * subscribes to link notifications there, writes one byte to `out` once subscribed, and then the
+ * monotonic time in µs (a double) at which the link `name` appeared.
+ */
+static pid_t watch_link(int nspid, const char *name, int out) {
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid > 0) return pid;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", nspid);
+  int userns = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat theirs, ours;
+  if (userns >= 0 && fstat(userns, &theirs) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
+      theirs.st_ino != ours.st_ino && setns(userns, CLONE_NEWUSER) < 0)
+    die("setns user");
+  snprintf(path, sizeof path, "/proc/%d/ns/net", nspid);
+  int netns = open(path, O_RDONLY | O_CLOEXEC);
+  if (netns < 0 || setns(netns, CLONE_NEWNET) < 0) die("setns net");
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (nl < 0) die("netlink socket");
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+  if (bind(nl, (struct sockaddr *)&sa, sizeof sa) < 0) die("netlink bind");
+  if (write(out, "w", 1) != 1) _exit(1);
+  static char buf[65536];
+  for (;;) {
+    ssize_t n = recv(nl, buf, sizeof buf, 0);
+    double at = now_us();
+    if (n < 0) die("netlink recv");
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != RTM_NEWLINK) continue;
+      struct ifinfomsg *ifi = NLMSG_DATA(h);
+      int len = IFLA_PAYLOAD(h);
+      for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == IFLA_IFNAME && strcmp(RTA_DATA(a), name) == 0) {
+          if (write(out, &at, sizeof at) != sizeof at) _exit(1);
+          _exit(0);
+        }
+      }
+    }
+  }
+}
+
+static int startup(int fd, int nspid, const char *tap, char **argv) {
+  int p[2], w[2];
+  if (pipe(p) < 0 || pipe(w) < 0) die("pipe");
+  pid_t watcher = watch_link(nspid, tap, w[1]);
+  close(w[1]);
+  char c;
+  if (read(w[0], &c, 1) != 1) {
+    fprintf(stderr, "the link watcher failed\n");
+    return 1;
+  }
   double start = now_us();
   pid_t pid = fork();
   if (pid < 0) die("fork");
   if (pid == 0) {
     close(p[0]);
+    close(w[0]);
     if (p[1] != fd) {
       if (dup2(p[1], fd) < 0) die("dup2");
       close(p[1]);
@@ -269,16 +328,25 @@ static int startup(int fd, char **argv) {
     die("execvp");
   }
   close(p[1]);
-  char c;
   ssize_t r = read(p[0], &c, 1);
-  double elapsed = now_us() - start;
+  double ready = now_us() - start;
+  // The link exists by the ready byte; the watcher may still be reading its notification.
+  struct pollfd pw = {.fd = w[0], .events = POLLIN};
+  double tapAt = 0;
+  int got = poll(&pw, 1, 5000) == 1 && read(w[0], &tapAt, sizeof tapAt) == sizeof tapAt;
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
+  kill(watcher, SIGKILL);
+  waitpid(watcher, NULL, 0);
   if (r != 1) {
     fprintf(stderr, "no ready byte\n");
     return 1;
   }
-  printf("%.0f\n", elapsed);
+  if (!got) {
+    fprintf(stderr, "no link %s seen\n", tap);
+    return 1;
+  }
+  printf("%.0f %.0f\n", tapAt - start, ready);
   return 0;
 }
 
@@ -307,7 +375,9 @@ int main(int argc, char **argv) {
     struct sockaddr_in sa = address(argv[2], "53");
     return dns(&sa, atoi(argv[3]), argv[4]);
   }
-  if (argc >= 4 && strcmp(argv[1], "startup") == 0) return startup(atoi(argv[2]), argv + 3);
+  if (argc >= 6 && strcmp(argv[1], "startup") == 0) {
+    return startup(atoi(argv[2]), atoi(argv[3]), argv[4], argv + 5);
+  }
   fprintf(stderr, "usage: see the comment at the top of bench/tcptool.c\n");
   return 2;
 }

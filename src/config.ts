@@ -16,6 +16,7 @@ export type TapTarget =
 
 /** Everything that shapes one network. Addresses are 32-bit numbers (see wire/address.ts). */
 export interface Config {
+  /** The namespace to serve and the tap to make there, or an inherited tap fd. */
   target: TapTarget;
   /** User namespace to join before the network namespace; default /proc/PID/ns/user for pid targets. */
   userNsPath?: string;
@@ -23,8 +24,9 @@ export interface Config {
   configure: boolean;
   /** Link MTU, 68..65521. */
   mtu: number;
-  /** Network address (host bits zero) and prefix length 1..25. */
+  /** Network address (host bits zero), `--cidr`. */
   network: number;
+  /** Prefix length 1..25, `--cidr`. */
   prefix: number;
   /** MAC for the tap (`--macaddress`, only with configure); up to 6 bytes as slirp4netns accepts. */
   macAddress?: Uint8Array;
@@ -34,13 +36,19 @@ export interface Config {
   readyFd?: number;
   /** Exit 0 on any poll event on this fd. */
   exitFd?: number;
+  /** Path of the port-forwarding API socket (`--api-socket`). */
   apiSocket?: string;
+  /** IPv6 on the link (`-6`). */
   enableIpv6: boolean;
+  /** `--enable-sandbox`. */
   enableSandbox: boolean;
+  /** `--enable-seccomp`. */
   enableSeccomp: boolean;
+  /** Source address for outgoing IPv4 sockets, a literal (`--outbound-addr`). */
   outboundAddr?: string;
   /** `--outbound-addr6`, resolved: IPv6 UDP and ping sockets (and TCP) are bound to it. */
   outboundAddr6?: bigint;
+  /** 10.0.2.3 is no DNS forwarder (`--disable-dns`). */
   disableDns: boolean;
 }
 
@@ -59,17 +67,23 @@ export const DEFAULTS = {
 
 /** Addresses derived from the network prefix. */
 export interface Addresses {
+  /** The network address, N. */
   network: number;
+  /** The netmask as a number. */
   netmask: number;
+  /** The prefix length. */
   prefix: number;
   /** The host alias: the gateway, N+2. */
   gateway: number;
   /** The DNS forwarder, N+3. */
   dns: number;
+  /** The first address DHCP hands out, N+15. */
   dhcpStart: number;
+  /** The last address DHCP hands out, N+30. */
   dhcpEnd: number;
   /** The address `--configure` gives the guest, N+100. */
   guest: number;
+  /** The broadcast address. */
   broadcast: number;
   /** The IPv6 network (`-6`), or null when IPv6 is off. */
   ipv6: Ipv6Addresses | null;

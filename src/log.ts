@@ -4,9 +4,11 @@
  * the string.
  */
 
+/** A log level (`--log-level`). */
+export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
+
 /** Severity levels, most severe first. */
-export const LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
-export type LogLevel = typeof LEVELS[number];
+export const LEVELS: readonly LogLevel[] = ["error", "warn", "info", "debug", "trace"];
 
 const encoder = new TextEncoder();
 let threshold = LEVELS.indexOf("info");

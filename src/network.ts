@@ -34,6 +34,7 @@ import { NEIGHBOR6_RECORD, NEIGHBOR_RECORD } from "./workers/records.ts";
 import type { TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, type ApiSocketFile, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
+import { TAP_READER_URL } from "./workers/urls.ts";
 
 /** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
 const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
@@ -51,19 +52,27 @@ const IPV6_NEXT_HEADER_AT = 14 + 6;
 
 /** A running network. Create with {@link Network.start}. */
 export class Network {
+  /** The network's addresses (gateway, DNS, DHCP range, guest), from `--cidr`. */
   readonly addresses: Addresses;
   /** This thread's counters (UDP and ICMP NAT, port forwards). */
-  readonly counters = new Counters();
+  private readonly counters: Counters = new Counters();
   /** The tap reader's counters (frames, ARP, IPv4, ICMP echo, DHCP, ring drops). */
-  readonly readerCounters = new Counters(new SharedArrayBuffer(Counters.BYTE_LENGTH));
+  private readonly readerCounters: Counters = new Counters(
+    new SharedArrayBuffer(Counters.BYTE_LENGTH),
+  );
   /** UDP and ICMP NAT on this thread. */
-  readonly nat: DatagramNat;
+  private readonly nat: DatagramNat;
   /** The DNS-resolver Worker, or null with `--disable-dns`. */
-  readonly dns: DnsRelay | null;
+  private readonly dns: DnsRelay | null;
   /** The TCP connection-table Worker. */
-  readonly tcp: TcpService;
+  private readonly tcp: TcpService;
   /** The tap, and whether it carries virtio-net headers (TCP offload). */
-  readonly tap: Tap;
+  private readonly tap: Tap;
+  /**
+   * Resolves once every Worker has started, so frames from the guest are answered (or once one
+   * has failed to; it logged why). Frames the guest sends earlier wait in the tap's queue.
+   */
+  readonly started: Promise<void>;
   readonly #shim: Shim;
   readonly #stopFd: number;
   readonly #datagrams: FrameRing;
@@ -129,10 +138,12 @@ export class Network {
     };
     this.#reader = WorkerThread.start(
       "tap reader",
-      new URL("./workers/tap_reader.ts", import.meta.url),
+      TAP_READER_URL,
       start,
     );
     this.#consumer = this.#consume();
+    this.started = Promise.all([this.#reader.started, this.tcp.started, this.dns?.started])
+      .then(() => {});
   }
 
   /** Starts the stack on an open tap fd. The network owns the fd from now on. */
@@ -154,7 +165,7 @@ export class Network {
    * serves a socket already bound there. Throws `ApiSocketError` (slirp4netns's message) when
    * the socket cannot be created. Closed by `stop`.
    */
-  openApi(path: string | ApiSocketFile): ApiService {
+  openApi(path: string | ApiSocketFile): void {
     if (this.#api !== null) throw new Error("The API socket is already open");
     const shim = this.#shim;
     const nat = this.nat;
@@ -190,14 +201,13 @@ export class Network {
       listeners.flowForGuestReply(guestAddr, guestPort, dstAddr, dstPort, now);
     this.#api = api;
     this.#forwardSink = sink;
-    return api;
   }
 
-  /** Every thread's counters summed. */
-  counterTotals(): Counters {
+  /** Every thread's non-zero counters summed, by name (drop reasons among them). */
+  counterTotals(): Record<string, number> {
     const tables = [this.counters, this.readerCounters, this.tcp.counters];
     if (this.dns) tables.push(this.dns.counters);
-    return Counters.sum(tables);
+    return Counters.sum(tables).nonZero() as Record<string, number>;
   }
 
   /** Asks the guest for the MAC of `ip`: ARP, or a neighbor solicitation for IPv6. */

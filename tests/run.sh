@@ -31,5 +31,6 @@ esac
 # Killed on overrun with its whole process group (timeout's default): no namespace holder survives.
 SLIRPTEST_SETUP=$setup DENO_JOBS=${DENO_JOBS:-4} timeout -k 10 "$limit" \
   deno test --parallel --allow-run --allow-read --allow-write --allow-env --allow-sys=uid,gid \
+  --allow-net=127.0.0.1 \
   tests/ "$@" || status=1
 exit "$status"

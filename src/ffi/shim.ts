@@ -1,15 +1,18 @@
 /**
  * The native shim's symbol table and its loading. The only module that calls Deno.dlopen.
  *
- * Where the library comes from, first match wins:
- * 1. `SLIRP4NETNS_SHIM=/path/lib.so` in the environment (when env access is granted);
- * 2. bytes embedded by `deno task compile` (native/embedded_shim.ts), loaded through a memfd, so a
- *    compiled binary needs neither a file on disk nor write access;
- * 3. native/build/libslirp4netns_shim.so beside the sources, built first when missing and `cc` may
- *    be run (`deno task build:native` builds it explicitly).
+ * Where the library comes from is src/ffi/locate.ts's business: a file (a local build, or
+ * `SLIRP4NETNS_SHIM`), or the bytes the package ships for this architecture, loaded through a
+ * memfd (so a registry run or a compiled binary needs neither a compiler nor a file on disk).
+ *
+ * Symbols are bound lazily, each on its first use in a thread: Deno compiles a call trampoline
+ * per bound symbol (about 0.12 ms each here, 6.5 ms for all of them), and a thread uses only some
+ * of them; the program's start-up up to the tap uses five.
  */
+import { LOCAL_BUILD, locateShim } from "./locate.ts";
 
-const SYMBOLS = {
+/** The shim's symbol table, as given to `Deno.dlopen` (the C prototypes are in the comments). */
+export const SHIM_SYMBOLS = {
   // int shim_open_tap(const char *userns_path, const char *netns_path, const char *tapname,
   //                   int flags, int mtu, uint32_t address, uint32_t netmask, uint32_t gateway,
   //                   const uint8_t *mac, int mac_len, int32_t *child_fd)
@@ -187,7 +190,8 @@ const SYMBOLS = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */
-export type Shim = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+export type Shim = Deno.DynamicLibrary<typeof SHIM_SYMBOLS>["symbols"];
+const SYMBOLS = SHIM_SYMBOLS;
 
 const LIBC_FOR_MEMFD = {
   // int memfd_create(const char *name, unsigned int flags)
@@ -200,19 +204,18 @@ const LIBC_FOR_MEMFD = {
 
 const MFD_CLOEXEC = 1;
 
-/** The shim built beside the sources. */
-export const SHIM_PATH = new URL("../../native/build/libslirp4netns_shim.so", import.meta.url);
-
 /** NUL-terminated bytes of a string, for `buffer` parameters. */
 export function cString(text: string): Uint8Array {
   return new TextEncoder().encode(text + "\0");
 }
 
 /**
- * Loads a shared library from bytes through a memfd: the route a compiled binary takes, which
- * needs only FFI permission. The memfd stays open for the life of the process.
+ * Writes a shared library's bytes into a memfd and returns the path that opens it,
+ * `/proc/self/fd/N`: the route a registry run and a compiled binary take, which needs only FFI
+ * permission. The memfd (close-on-exec) stays open for the life of the process, so that the path
+ * keeps naming it.
  */
-export function dlopenFromBytes(bytes: Uint8Array): Deno.DynamicLibrary<typeof SYMBOLS> {
+export function memfdPath(bytes: Uint8Array): string {
   const libc = Deno.dlopen("libc.so.6", LIBC_FOR_MEMFD);
   try {
     const fd = libc.symbols.memfd_create(cString("slirp4netns_shim"), MFD_CLOEXEC);
@@ -226,83 +229,57 @@ export function dlopenFromBytes(bytes: Uint8Array): Deno.DynamicLibrary<typeof S
       }
       done += n;
     }
-    return Deno.dlopen(`/proc/self/fd/${fd}`, SYMBOLS);
+    return `/proc/self/fd/${fd}`;
   } finally {
     libc.close();
   }
 }
 
-function envOverride(): string | undefined {
-  const permission = Deno.permissions.querySync({ name: "env", variable: "SLIRP4NETNS_SHIM" });
-  return permission.state === "granted" ? Deno.env.get("SLIRP4NETNS_SHIM") : undefined;
+/**
+ * The shim's functions at `path`, each bound on first use. The library is opened at once (a
+ * missing or wrong file fails here), with no symbols bound.
+ */
+export function bindShim(path: string): Shim {
+  Deno.dlopen(path, {});
+  const symbols = {} as Record<string, unknown>;
+  for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
+    Object.defineProperty(symbols, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        // Another handle on the same library (dlopen counts references): only this symbol.
+        const library = Deno.dlopen(
+          path,
+          { [name]: SYMBOLS[name] } as Pick<typeof SYMBOLS, typeof name>,
+        );
+        const bound = library.symbols[name];
+        // From now on a plain data property: the object keeps fast properties.
+        Object.defineProperty(symbols, name, { value: bound, enumerable: true });
+        return bound;
+      },
+    });
+  }
+  return symbols as Shim;
 }
 
-async function embeddedBytes(): Promise<Uint8Array | undefined> {
-  // A computed specifier: the module exists only in `deno task compile` builds, which --include it.
-  const specifier = ["..", "..", "native", "embedded_shim.ts"].join("/");
-  try {
-    const module = await import(specifier);
-    return Uint8Array.from(atob(module.SHIM_BASE64), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
-
-function fileExists(url: URL): boolean {
-  try {
-    return Deno.statSync(url).isFile;
-  } catch {
-    return false;
-  }
-}
-
-async function buildShim(): Promise<void> {
-  const script = new URL("../../native/build.sh", import.meta.url).pathname;
-  const runGranted = Deno.permissions.querySync({ name: "run", command: "sh" }).state === "granted";
-  if (!runGranted) {
-    throw new Error(
-      `The native shim ${SHIM_PATH.pathname} is missing; build it with: deno task build:native`,
-    );
-  }
-  const result = await new Deno.Command("sh", {
-    args: [script],
-    stdout: "inherit",
-    stderr: "inherit",
-  })
-    .output();
-  if (!result.success) {
-    throw new Error(
-      "Building the native shim failed; a C compiler is needed: deno task build:native",
-    );
-  }
-}
-
-let loaded: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let loaded: Promise<Shim> | undefined;
 let loadedFrom: string | null = null;
 
 /**
- * The file the shim was loaded from when `SLIRP4NETNS_SHIM` chose it; null for the embedded copy
- * or the one beside the sources. The sandbox makes that file visible to its continuation.
+ * The file the shim was loaded from when it is not the local build beside the sources (e.g.
+ * `SLIRP4NETNS_SHIM`); null for that build or the shipped bytes. The sandbox makes that file
+ * visible to its continuation.
  */
 export function shimOverridePath(): string | null {
   return loadedFrom;
 }
 
-/** Loads the shim once per thread (each Worker loads its own handle). */
-export async function loadShim(): Promise<Shim> {
-  if (loaded) return loaded.symbols;
-  const override = envOverride();
-  if (override) {
-    loaded = Deno.dlopen(override, SYMBOLS);
-    loadedFrom = override;
-    return loaded.symbols;
-  }
-  const bytes = await embeddedBytes();
-  if (bytes) {
-    loaded = dlopenFromBytes(bytes);
-    return loaded.symbols;
-  }
-  if (!fileExists(SHIM_PATH)) await buildShim();
-  loaded = Deno.dlopen(SHIM_PATH, SYMBOLS);
-  return loaded.symbols;
+/** Loads the shim once per thread (each Worker loads its own). */
+export function loadShim(): Promise<Shim> {
+  loaded ??= locateShim().then((location) => {
+    if (location.kind === "bytes") return bindShim(memfdPath(location.bytes));
+    if (location.path !== LOCAL_BUILD.pathname) loadedFrom = location.path;
+    return bindShim(location.path);
+  });
+  return loaded;
 }

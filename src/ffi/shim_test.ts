@@ -1,18 +1,34 @@
 import assert from "node:assert/strict";
-import { cString, dlopenFromBytes, loadShim, SHIM_PATH } from "./shim.ts";
+import { bindShim, cString, loadShim, memfdPath } from "./shim.ts";
 import { errnoText } from "./errno.ts";
+import { locateShim } from "./locate.ts";
 import { unixDatagramPair } from "./_test_utils.ts";
 import { vnetHeader } from "../wire/testdata/virtio_net.ts";
 
-Deno.test("dlopenFromBytes() loads the shim through a memfd, as a compiled binary does", async () => {
-  await loadShim(); // builds the file when it is missing
-  const library = dlopenFromBytes(Deno.readFileSync(SHIM_PATH));
-  try {
-    assert.equal(library.symbols.shim_access(cString("/")), 0);
-    assert.equal(library.symbols.shim_access(cString("/nonexistent/x")), -2);
-  } finally {
-    library.close();
-  }
+Deno.test("the prebuilt shim for this architecture loads through a memfd, as a registry run does", async () => {
+  const module = Deno.build.arch === "x86_64"
+    ? await import("../../native/prebuilt/x86_64.ts")
+    : await import("../../native/prebuilt/aarch64.ts");
+  const path = memfdPath(Uint8Array.fromBase64(module.SHIM_BASE64));
+  assert.match(path, /^\/proc\/self\/fd\/\d+$/);
+  const shim = bindShim(path);
+  assert.equal(shim.shim_access(cString("/")), 0);
+  assert.equal(shim.shim_access(cString("/nonexistent/x")), -2);
+});
+
+Deno.test("bindShim() binds each symbol on first use, then keeps it as a plain property", async () => {
+  const location = await locateShim();
+  const shim = bindShim(location.kind === "file" ? location.path : memfdPath(location.bytes));
+  assert.equal(typeof Object.getOwnPropertyDescriptor(shim, "shim_close")?.get, "function");
+  assert.equal(shim.shim_close(987654), -9);
+  const bound = Object.getOwnPropertyDescriptor(shim, "shim_close");
+  assert.equal(bound?.get, undefined);
+  assert.equal(bound?.value, shim.shim_close);
+  assert.equal(typeof Object.getOwnPropertyDescriptor(shim, "shim_read")?.get, "function");
+});
+
+Deno.test("bindShim() fails at once for a file that is not a library", () => {
+  assert.throws(() => bindShim("/nonexistent/libnothing.so"));
 });
 
 Deno.test("shim wrappers return -errno instead of setting errno", async () => {

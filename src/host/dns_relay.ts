@@ -12,6 +12,7 @@ import { Counters } from "../stack/counters.ts";
 import type { DnsResolverStart } from "../workers/dns_resolver.ts";
 import type { RingFeedChannel } from "./ring_feed.ts";
 import { RingWorker } from "./ring_worker.ts";
+import { DNS_RESOLVER_URL } from "../workers/urls.ts";
 
 /** Ring bytes for queries: a few hundred typical queries, or sixteen 64 KiB ones. */
 const QUERY_RING_BYTES = 1 << 20;
@@ -57,7 +58,7 @@ export class DnsRelay {
     this.#worker = RingWorker.start({
       shim,
       name: "DNS resolver",
-      url: new URL("../workers/dns_resolver.ts", import.meta.url),
+      url: DNS_RESOLVER_URL,
       ringBytes: QUERY_RING_BYTES,
       maxFrame: MAX_QUERY_FRAME,
       start: (channel): DnsResolverStart => ({

@@ -17,6 +17,7 @@ import { type IpAddress, writeIpv4, writeIpv6 } from "../wire/address.ts";
 import { copyBytes, writeU16, writeU32 } from "../wire/view.ts";
 import { createFeedChannel, RingFeed, type RingFeedChannel } from "./ring_feed.ts";
 import { RingWorker } from "./ring_worker.ts";
+import { TCP_TABLE_URL } from "../workers/urls.ts";
 
 /**
  * Ring bytes for segments: 256 frames of 64 KiB, more than the windows of a few fast connections
@@ -83,7 +84,7 @@ export class TcpService {
     this.#worker = RingWorker.start({
       shim,
       name: "TCP worker",
-      url: new URL("../workers/tcp_table.ts", import.meta.url),
+      url: TCP_TABLE_URL,
       ringBytes: SEGMENT_RING_BYTES,
       maxFrame: MAX_SEGMENT_RECORD,
       start: (channel): TcpTableStart => {

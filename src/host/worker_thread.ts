@@ -6,6 +6,12 @@
  *
  * A worker reports {@link WorkerEvent}s: "started" once, "error" with a message any number of
  * times, "stopped" last.
+ *
+ * `new Worker` blocks its caller while the worker's runtime is created (about 10 ms here, the
+ * caller idle meanwhile), and the worker then loads its modules on its own thread. A program that
+ * knows early which workers it will start can create them with {@link prespawnWorker} (they load
+ * their modules and wait for their start message) and load the rest of its own modules meanwhile;
+ * {@link WorkerThread.start} then adopts the waiting worker for that module.
  */
 import { log } from "../log.ts";
 
@@ -16,6 +22,31 @@ export type WorkerEvent =
   | { kind: "stopped" };
 
 const STOP_TIMEOUT_MS = 2000;
+
+/** A worker created ahead of its start message, and an error it reported meanwhile. */
+interface Prespawned {
+  worker: Worker;
+  error: string | null;
+}
+
+/** Prespawned workers by module URL, oldest first. */
+const prespawned = new Map<string, Prespawned[]>();
+
+/**
+ * Creates a worker for the module at `url` now; the next {@link WorkerThread.start} for the same
+ * URL adopts it instead of creating one.
+ */
+export function prespawnWorker(url: URL): void {
+  const entry: Prespawned = { worker: new Worker(url.href, { type: "module" }), error: null };
+  // Until adopted: an error (a module that failed to load) is kept, not thrown at this thread.
+  entry.worker.onerror = (event) => {
+    event.preventDefault();
+    entry.error ??= event.message;
+  };
+  const waiting = prespawned.get(url.href) ?? [];
+  waiting.push(entry);
+  prespawned.set(url.href, waiting);
+}
 
 /**
  * A running worker.
@@ -42,12 +73,7 @@ export class WorkerThread {
     this.started = new Promise((resolve) => started = resolve);
     this.#startedOrNever = started;
     this.#stopped = new Promise((resolve) => stopped = resolve);
-    // `new Worker` blocks this thread while the worker's isolate boots (about 15 ms here), so it
-    // happens on a later turn of the event loop: start-up reports ready without waiting for it,
-    // and the worker then finds the frames the kernel queued meanwhile.
-    this.#spawn = setTimeout(() => {
-      this.#spawn = undefined;
-      const worker = new Worker(url.href, { type: "module" });
+    const adopt = (worker: Worker, earlyError: string | null) => {
       this.#worker = worker;
       worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
         const message = event.data;
@@ -58,17 +84,35 @@ export class WorkerThread {
           stopped();
         }
       };
-      worker.onerror = (event) => {
-        event.preventDefault();
-        log.error(`${name}: ${event.message}`);
+      const failed = (message: string) => {
+        log.error(`${name}: ${message}`);
         started();
         stopped();
       };
-      worker.postMessage(start);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        failed(event.message);
+      };
+      if (earlyError !== null) failed(earlyError);
+      else worker.postMessage(start);
+    };
+    const waiting = prespawned.get(url.href)?.shift();
+    if (waiting) {
+      adopt(waiting.worker, waiting.error);
+      return;
+    }
+    // Not prespawned: `new Worker` blocks this thread while the worker's runtime is created, so
+    // it happens on a later turn of the event loop and the caller's start-up goes on meanwhile.
+    this.#spawn = setTimeout(() => {
+      this.#spawn = undefined;
+      adopt(new Worker(url.href, { type: "module" }), null);
     }, 0);
   }
 
-  /** Starts the worker module at `url` (on a later turn) and sends it `start`. */
+  /**
+   * Starts the worker module at `url` (a prespawned one, else a new one on a later turn) and
+   * sends it `start`.
+   */
   static start(name: string, url: URL, start: unknown): WorkerThread {
     return new WorkerThread(name, url, start);
   }

@@ -9,16 +9,23 @@ import { cString, type Shim } from "../ffi/shim.ts";
 
 /** The tap is open. `announce` holds the stderr lines slirp4netns prints at this point. */
 export interface TapOpened {
+  /** Success. */
   ok: true;
+  /** The tap's file descriptor. */
   fd: number;
+  /** The tap device's name. */
   tapName: string;
+  /** Lines to print to stderr now, as slirp4netns does. */
   announce: string[];
 }
 
 /** Opening failed: print `lines` to stderr and exit with `exitCode`. */
 export interface TapFailed {
+  /** Failure. */
   ok: false;
+  /** slirp4netns's messages, for stderr. */
   lines: string[];
+  /** slirp4netns's exit status for it. */
   exitCode: number;
 }
 

@@ -9,7 +9,6 @@
  *
  * Messages: in, one {@link DnsResolverStart}; out, WorkerEvents (lifecycle.ts).
  */
-/// <reference lib="deno.worker" />
 import { report, serveWorker } from "./lifecycle.ts";
 import { deriveAddresses } from "../config.ts";
 import { DnsAnswerTx } from "../dns/answer_tx.ts";

@@ -22,7 +22,6 @@
  *
  * Messages: in, one {@link TapReaderStart}; out, WorkerEvents (lifecycle.ts).
  */
-/// <reference lib="deno.worker" />
 import { deriveAddresses } from "../config.ts";
 import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { POLLERR, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";

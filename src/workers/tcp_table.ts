@@ -9,7 +9,6 @@
  *
  * Messages: in, one {@link TcpTableStart}; out, WorkerEvents (lifecycle.ts).
  */
-/// <reference lib="deno.worker" />
 import { report, serveWorker } from "./lifecycle.ts";
 import { deriveAddresses } from "../config.ts";
 import { type Nameserver, RESOLV_CONF_PATH, ResolvConfWatcher } from "../dns/resolv_conf.ts";

@@ -1,0 +1,141 @@
+/**
+ * The package as users get it (issue 12): the files `deno publish` would upload run the command
+ * from a URL with an empty module cache and no local build of the shim (the prebuilt one for this
+ * architecture is used), and are answered as soon as the ready byte comes, Workers still
+ * downloading included; and the shipped prebuilt shims are what native/ builds.
+ */
+import assert from "node:assert/strict";
+import { binaryUnderTest, REPO_ROOT } from "../helpers/command.ts";
+import { matrix } from "../helpers/matrix.ts";
+import { createNetns } from "../helpers/netns.ts";
+import { waitFor } from "../helpers/process.ts";
+import {
+  buildShim,
+  compilerFor,
+  compilerVersion,
+  PREBUILT_ARCHES,
+  prebuiltModule,
+  sourcesDigest,
+} from "../../native/prebuild.ts";
+
+/** The files `deno publish --dry-run` lists, relative to the repository root. */
+async function publishedFiles(): Promise<string[]> {
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    cwd: REPO_ROOT,
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  }).output();
+  const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+  assert.ok(result.success, text);
+  const files = [...text.matchAll(/^\s+file:\/\/(\S+) \(/gm)].map((m) => m[1]);
+  assert.ok(files.length > 0, text);
+  return files.map((path) => path.slice(REPO_ROOT.length + 1));
+}
+
+/** The Worker entry modules, which a slow registry sends late (see the registry-run test). */
+const WORKER_MODULES = /^src\/workers\/(tap_reader|tcp_table|dns_resolver)\.ts$/;
+const WORKER_DELAY_MS = 2000;
+
+/**
+ * Serves exactly `files` from the repository on 127.0.0.1, as a registry would; the Workers'
+ * entry modules only after WORKER_DELAY_MS, so that a ready byte sent before the Workers run
+ * would come well before any answer.
+ */
+function serve(files: string[]): Deno.HttpServer<Deno.NetAddr> {
+  const allowed = new Set(files);
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const path = decodeURIComponent(new URL(request.url).pathname).slice(1);
+    if (!allowed.has(path)) return new Response("not found", { status: 404 });
+    if (WORKER_MODULES.test(path)) await new Promise((r) => setTimeout(r, WORKER_DELAY_MS));
+    const type = path.endsWith(".ts") ? "application/typescript" : "application/octet-stream";
+    return new Response(await Deno.readFile(`${REPO_ROOT}/${path}`), {
+      headers: { "content-type": type },
+    });
+  });
+}
+
+Deno.test("the published file set has the prebuilt shims and no local build or test", async () => {
+  const files = await publishedFiles();
+  for (const arch of PREBUILT_ARCHES) assert.ok(files.includes(`native/prebuilt/${arch}.ts`));
+  for (const required of ["mod.ts", "cli.ts", "LICENSE", "src/workers/tap_reader.ts"]) {
+    assert.ok(files.includes(required), required);
+  }
+  assert.deepEqual(
+    files.filter((f) => f.startsWith("native/build/") || f.startsWith("tests/")),
+    [],
+  );
+});
+
+for (const arch of PREBUILT_ARCHES) {
+  Deno.test(`native/prebuilt/${arch}.ts was built from the current native/ sources`, async () => {
+    const shipped = await import(prebuiltModule(arch).href);
+    assert.equal(
+      shipped.SOURCES_SHA256,
+      await sourcesDigest(),
+      `native/ changed since native/prebuilt/${arch}.ts was generated: run deno task prepublish`,
+    );
+  });
+
+  const cc = compilerFor(arch);
+  const version = await compilerVersion(cc);
+  const shipped = await import(prebuiltModule(arch).href);
+  const sameCompiler = version === shipped.COMPILER;
+  Deno.test({
+    name: `native/prebuilt/${arch}.ts is byte for byte what ${cc} builds from native/` +
+      (sameCompiler ? "" : ` (skipped: needs ${shipped.COMPILER}, found ${version ?? "none"})`),
+    ignore: !sameCompiler,
+    async fn() {
+      const dir = await Deno.makeTempDir({ prefix: "slirptest-prebuilt-" });
+      try {
+        await buildShim(cc, `${dir}/shim.so`);
+        const built = await Deno.readFile(`${dir}/shim.so`);
+        const bytes = Uint8Array.fromBase64(shipped.SHIM_BASE64);
+        assert.equal(bytes.length, built.length, "sizes differ: run deno task prepublish");
+        assert.ok(bytes.every((b, i) => b === built[i]), "bytes differ: run deno task prepublish");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+matrix(
+  "a registry run: the published files from a URL, empty DENO_DIR, ready byte, then ping answered",
+  async (v) => {
+    const server = serve(await publishedFiles());
+    v.defer(() => server.shutdown());
+    const url = `http://127.0.0.1:${server.addr.port}/mod.ts`;
+    const denoDir = await v.tempDir();
+    await Deno.chmod(denoDir, 0o1777);
+    const readyFile = `${await v.tempDir()}/ready`;
+    const ns = await createNetns(v);
+    const deno = v.commandArgv([])[0];
+    const proc = v.spawn(
+      [deno, "run", "-A", url, "-c", "-r", "10", String(ns.pid), "tap0"],
+      {
+        name: "registry run",
+        env: { ...v.processOptions.env, DENO_DIR: `${denoDir}/cache` },
+        fds: { 10: { kind: "write-file", path: readyFile } },
+      },
+    );
+    const content = await waitFor("the ready byte", async () => {
+      const text = await Deno.readTextFile(readyFile).catch(() => "");
+      return text.length > 0 ? text : null;
+    }, {
+      timeoutMs: 50_000,
+      intervalMs: 10,
+      failIf: () => proc.running ? null : `the command exited: ${proc.describe()}`,
+    });
+    assert.equal(content, "1");
+    // At once: ready means the Workers answer, though their modules came late over HTTP just now
+    // (a ready byte before them would leave this ping unanswered for about WORKER_DELAY_MS).
+    const ping = await ns.run(["ping", "-n", "-c", "1", "-W", "1", "10.0.2.2"]);
+    assert.ok(ping.success, `${ping.stdout}${ping.stderr}\n${proc.describe()}`);
+    // Nothing was built or looked up beside a checkout: the shim came from the prebuilt module.
+    assert.doesNotMatch(proc.stderr, /build\.sh|compiler|native shim/i, proc.describe());
+  },
+  {
+    timeoutMs: 90_000,
+    ignore: binaryUnderTest() !== null && "tests a Deno package, not a binary",
+  },
+);
