@@ -51,9 +51,9 @@ export {
   parseCommandLine,
   type ParseOutcome,
   type ParseSettings,
-  type UnsupportedOption,
 } from "./src/cli/options.ts";
 export type { LogLevel } from "./src/log.ts";
+export type { ApiSocketFile } from "./src/api/server.ts";
 
 /**
  * Starts the network on an open tap fd (from {@link openTap}); the network owns the fd from then

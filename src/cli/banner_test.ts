@@ -6,7 +6,7 @@ import { parseCommandLine } from "./options.ts";
 const host = { pathExists: () => true, interfaceIpv4: () => null };
 
 function configOf(...argv: string[]): Config {
-  const outcome = parseCommandLine(argv, host, { unsupported: [] });
+  const outcome = parseCommandLine(argv, host);
   if (outcome.kind !== "run") throw new Error(JSON.stringify(outcome));
   return outcome.config;
 }

@@ -8,7 +8,6 @@ export {
   type ParseOutcome,
   type ParseSettings,
 } from "./options.ts";
-export { UNSUPPORTED_YET, type UnsupportedOption, unsupportedYet } from "./options.ts";
 export { LONG_OPTIONS, MTU_MAX, MTU_MIN } from "./options.ts";
 export { bannerLines } from "./banner.ts";
 export { usageText, versionText } from "./usage.ts";

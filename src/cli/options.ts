@@ -80,39 +80,6 @@ const PREFIX_MIN = 1;
 const PREFIX_MAX = 25;
 const DEFAULT_CIDR = "10.0.2.0/24";
 
-/** An option this implementation parses but does not implement yet. */
-export interface UnsupportedOption {
-  /** The long option as the user reads it in `--help`, e.g. "--api-socket". */
-  option: string;
-  /** Whether the configuration asks for it. */
-  isSet(config: Config): boolean;
-}
-
-/**
- * Options that are parsed and validated but not implemented yet; each one given makes the run end
- * with `<option>: not supported yet` and exit code 1. Remove an entry when its feature lands.
- */
-export const UNSUPPORTED_YET: readonly UnsupportedOption[] = [];
-
-/**
- * The `not supported yet` lines for a configuration, one per option in `UNSUPPORTED_YET` that it
- * uses; empty when everything it asks for is implemented.
- *
- * @example
- * ```ts
- * import { unsupportedYet } from "./options.ts";
- * import { DEFAULTS } from "../config.ts";
- * const config = { ...DEFAULTS, target: { kind: "tapfd" as const, fd: 3 }, enableSandbox: true };
- * unsupportedYet(config); // ["--enable-sandbox: not supported yet"]
- * ```
- */
-export function unsupportedYet(
-  config: Config,
-  unsupported: readonly UnsupportedOption[] = UNSUPPORTED_YET,
-): string[] {
-  return unsupported.filter((u) => u.isSet(config)).map((u) => `${u.option}: not supported yet`);
-}
-
 /** The options as given, before the configuration is derived (upstream `struct options`). */
 interface GivenOptions {
   configure: boolean;
@@ -442,8 +409,6 @@ function buildConfig(given: GivenOptions, target: TapTarget, host: HostChecks): 
 export interface ParseSettings {
   /** argv[0] as slirp4netns prints it in messages and the usage line; default "slirp4netns". */
   programName?: string;
-  /** The options to refuse as not implemented; default `UNSUPPORTED_YET` (tests pass []). */
-  unsupported?: readonly UnsupportedOption[];
 }
 
 /**
@@ -505,9 +470,6 @@ export function parseCommandLine(
 
   const config = buildConfig(given, target, host);
   if (isStop(config)) return exit(config);
-
-  const unsupported = unsupportedYet(config, settings.unsupported);
-  if (unsupported.length > 0) return exit(stop(unsupported, false));
 
   return { kind: "run", config, logLevel: given.logLevel, stdoutLines: stdout };
 }

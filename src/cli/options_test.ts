@@ -5,14 +5,7 @@ import type { Config } from "../config.ts";
 import { deriveAddresses } from "../config.ts";
 import type { LogLevel } from "../log.ts";
 import { formatIpv4 } from "../wire/address.ts";
-import {
-  type HostChecks,
-  LONG_OPTIONS,
-  parseCommandLine,
-  type ParseOutcome,
-  UNSUPPORTED_YET,
-  unsupportedYet,
-} from "./options.ts";
+import { type HostChecks, LONG_OPTIONS, parseCommandLine, type ParseOutcome } from "./options.ts";
 import { usageText, versionText } from "./usage.ts";
 
 const EXISTING = new Set(["/proc/1234/ns/user", "/proc/1234/ns/net", "/run/netns/x"]);
@@ -27,9 +20,9 @@ const USAGE = usageText();
 type Run = { config: Config; logLevel: LogLevel; stdoutLines: string[] };
 type Exit = { code: number; stdout: string; stderr: string };
 
-/** Parses with every option allowed, so the configuration of unsupported options can be checked. */
+/** Parses a command line that must run. */
 function run(...argv: string[]): Run {
-  const outcome = parseCommandLine(argv, host, { unsupported: [] });
+  const outcome = parseCommandLine(argv, host);
   if (outcome.kind !== "run") throw new Error(`expected a run, got ${JSON.stringify(outcome)}`);
   return outcome;
 }
@@ -239,34 +232,12 @@ Deno.test("parseCommandLine() accepts the upstream sandbox and seccomp command l
   );
 });
 
-/** A stand-in list for the refusal machinery, now that every option is implemented. */
-const PRETEND_UNSUPPORTED = [
-  { option: "--enable-sandbox", isSet: (c: Config) => c.enableSandbox },
-  { option: "--enable-seccomp", isSet: (c: Config) => c.enableSeccomp },
-];
-
-Deno.test("parseCommandLine() refuses nothing now: every option is implemented", () => {
-  deepStrictEqual(UNSUPPORTED_YET, []);
+Deno.test("parseCommandLine() refuses none of the options --help offers", () => {
   const outcome = parseCommandLine(
     ["--disable-dns", "-6", "-a", "/a.sock", "--create-sandbox", "--enable-seccomp", "1", "t"],
     host,
   );
   strictEqual(outcome.kind, "run");
-});
-
-Deno.test("parseCommandLine() lists every unsupported option given, one line each", () => {
-  const outcome = parseCommandLine(
-    ["--disable-dns", "-a", "/a.sock", "--create-sandbox", "--enable-seccomp", "1", "t"],
-    host,
-    { unsupported: PRETEND_UNSUPPORTED },
-  );
-  if (outcome.kind !== "exit") throw new Error(`expected an exit, got ${outcome.kind}`);
-  strictEqual(outcome.code, 1);
-  strictEqual(
-    outcome.stderr,
-    "--enable-sandbox: not supported yet\n--enable-seccomp: not supported yet\n",
-  );
-  ok(!outcome.stdout.includes("Usage:"));
 });
 
 Deno.test("parseCommandLine() runs with -6 and --enable-ipv6, with the experimental warning", () => {
@@ -276,24 +247,6 @@ Deno.test("parseCommandLine() runs with -6 and --enable-ipv6, with the experimen
     strictEqual(outcome.config.enableIpv6, true);
     deepStrictEqual(outcome.stdoutLines, ["WARNING: Support for IPv6 is experimental"]);
   }
-});
-
-Deno.test("parseCommandLine() validates unsupported options before refusing them", () => {
-  deepStrictEqual(
-    exitOf("-a", "/a.sock", "--cidr=foo", "1", "t"),
-    failure("invalid CIDR: foo", false),
-  );
-});
-
-Deno.test("unsupportedYet() names the options a configuration uses", () => {
-  deepStrictEqual(unsupportedYet(DEFAULT_CONFIG), []);
-  deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, disableDns: true, apiSocket: "/a" }), []);
-  deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, enableSandbox: true }), []);
-  deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, enableSandbox: true }, PRETEND_UNSUPPORTED), [
-    "--enable-sandbox: not supported yet",
-  ]);
-  // IPv6 is supported (issue 10).
-  deepStrictEqual(unsupportedYet({ ...DEFAULT_CONFIG, enableIpv6: true }), []);
 });
 
 // --- Positional arguments ---
