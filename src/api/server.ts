@@ -110,8 +110,9 @@ export interface ApiSocketFile {
   dirFd: number;
   /** The file's name in that directory. */
   name: string;
-  /** dev and ino of the file bind created: only that file is ever removed. */
+  /** The device of the file bind created: only that file is ever removed. */
   dev: bigint;
+  /** The inode of the file bind created. */
   ino: bigint;
 }
 
