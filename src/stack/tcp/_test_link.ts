@@ -321,7 +321,7 @@ export class Harness {
       counters: this.counters,
       route: (dst, port, now) =>
         this.disableHostLoopback && (dst === ADDRESSES.gateway || dst === ADDRESSES.ipv6!.gateway)
-          ? { kind: "unreachable", code: 0 }
+          ? { kind: "unreachable" }
           : route(dst, port, now),
       now: this.now,
       random: () => (state = (state * 1103515245 + 12345) >>> 0),

@@ -14,17 +14,9 @@ import {
   sumBytes,
 } from "../../wire/checksum.ts";
 import { ETHERNET, ETHERNET_HEADER_LEN, MAC_LEN } from "../../wire/ethernet.ts";
-import { emitIcmpError, icmpQuoteLength, IcmpType, IcmpUnreachable } from "../../wire/icmp.ts";
 import type { IpAddress } from "../../wire/address.ts";
-import {
-  emitIcmpv6Error,
-  icmpv6QuoteLength,
-  Icmpv6Type,
-  Icmpv6Unreachable,
-} from "../../wire/icmpv6.ts";
 import { IpPacket } from "../../wire/ip.ts";
 import { IpProtocol } from "../../wire/ipv4.ts";
-import { Ipv6NextHeader } from "../../wire/ipv6.ts";
 import {
   emitTcpHeader,
   emitTcpMssOption,
@@ -39,7 +31,13 @@ import {
 import { copyBytes, writeU16 } from "../../wire/view.ts";
 import { C, type Counters } from "../counters.ts";
 import type { GuestLink } from "../guest_link.ts";
-import { GuestTx, IPV4_MAX_PAYLOAD, IPV4_PAYLOAD_OFFSET, payloadOffsetOf } from "../guest_tx.ts";
+import { GuestTx, IPV4_MAX_PAYLOAD, payloadOffsetOf } from "../guest_tx.ts";
+import {
+  quoteLengthOf,
+  sendIcmpError,
+  unreachableCode,
+  unreachableType,
+} from "../icmp_error_tx.ts";
 import { Assembler } from "./assembler.ts";
 import { ByteBudget, ByteRing } from "./byte_ring.ts";
 import { Errno, HostEvent, type HostSockets } from "./host_sockets.ts";
@@ -608,8 +606,8 @@ export class TcpRelay {
         ip.src,
         frame,
         ip.offset,
-        quoteLengthOf(ip, frame),
-        route.code,
+        quoteLengthOf(frame, ip.offset, ip.totalLength),
+        false,
       );
       return;
     }
@@ -624,7 +622,10 @@ export class TcpRelay {
       this.#budget,
     );
     copyBytes(conn.guestMac, 0, frame, ETHERNET.SRC, MAC_LEN);
-    conn.synQuote = frame.slice(ip.offset, ip.offset + quoteLengthOf(ip, frame));
+    conn.synQuote = frame.slice(
+      ip.offset,
+      ip.offset + quoteLengthOf(frame, ip.offset, ip.totalLength),
+    );
     this.#acceptSyn(conn, seg);
     conn.iss = this.#random();
     conn.sndUna = conn.iss;
@@ -1216,7 +1217,7 @@ export class TcpRelay {
         quote,
         0,
         quote.length,
-        host ? IcmpUnreachable.HOST : IcmpUnreachable.NET,
+        host,
       );
     }
     this.#remove(conn, "close");
@@ -1531,8 +1532,9 @@ export class TcpRelay {
   }
 
   /**
-   * ICMP destination unreachable (`code`: an ICMPv4 code) from the gateway, quoting the guest's
-   * SYN; over IPv6, ICMPv6 destination unreachable with the matching code (RFC 4443 §3.1).
+   * ICMP destination unreachable from the gateway (fd00::2 for IPv6), quoting the guest's SYN:
+   * host unreachable (`host`; ICMPv6 address unreachable) or net unreachable (ICMPv6 no route),
+   * as libslirp answers a failed connect (RFC 792; RFC 4443 §3.1).
    */
   #sendUnreachable(
     mac: Uint8Array,
@@ -1541,44 +1543,23 @@ export class TcpRelay {
     quote: Uint8Array,
     quoteOffset: number,
     quoteLength: number,
-    code: number,
+    host: boolean,
   ): void {
-    if (typeof guestAddr === "bigint") {
-      const gateway = this.#addresses.ipv6!.gateway;
-      const length = emitIcmpv6Error(
-        this.#tx.frame,
-        payloadOffsetOf(guestAddr),
-        Icmpv6Type.DEST_UNREACHABLE,
-        code === IcmpUnreachable.HOST ? Icmpv6Unreachable.ADDRESS : Icmpv6Unreachable.NO_ROUTE,
-        0,
-        quote,
-        quoteOffset,
-        quoteLength,
-        gateway,
-        guestAddr,
-      );
-      this.#tx.sendIpv6(mac, macOffset, gateway, guestAddr, Ipv6NextHeader.ICMPV6, TTL, 0, length);
-      return;
-    }
-    const length = emitIcmpError(
-      this.#tx.frame,
-      IPV4_PAYLOAD_OFFSET,
-      IcmpType.DEST_UNREACHABLE,
-      code,
+    const gateway = typeof guestAddr === "bigint"
+      ? this.#addresses.ipv6!.gateway
+      : this.#addresses.gateway;
+    sendIcmpError(
+      this.#tx,
+      mac,
+      macOffset,
+      gateway,
+      guestAddr,
+      unreachableType(guestAddr),
+      unreachableCode(host ? Errno.EHOSTUNREACH : Errno.ENETUNREACH, guestAddr),
       0,
       quote,
       quoteOffset,
       quoteLength,
-    );
-    this.#tx.sendIpv4(
-      mac,
-      macOffset,
-      this.#addresses.gateway,
-      guestAddr,
-      IpProtocol.ICMP,
-      TTL,
-      0,
-      length,
     );
   }
 
@@ -1865,11 +1846,4 @@ export class TcpRelay {
     this.#byId.delete(conn.id);
     if (this.#last === conn) this.#last = null;
   }
-}
-
-/** How much of the packet in `ip` an ICMP error quotes (RFC 792: header + 8 bytes; RFC 4443 §2.4 (c)). */
-function quoteLengthOf(ip: IpPacket, frame: Uint8Array): number {
-  return ip.ipv6
-    ? icmpv6QuoteLength(ip.totalLength)
-    : icmpQuoteLength(frame, ip.offset, ip.totalLength);
 }

@@ -12,7 +12,6 @@
 
 import type { Addresses } from "../../config.ts";
 import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK } from "../../wire/address.ts";
-import { IcmpUnreachable } from "../../wire/icmp.ts";
 import { isLinkLocalIpv6, isSpecialIpv6 } from "../../wire/ipv6.ts";
 
 /** The host's loopback address, 127.0.0.1. */
@@ -21,12 +20,12 @@ export const HOST_LOOPBACK = 0x7f000001;
 export const DNS_PORT = 53;
 
 /**
- * Where to connect: addresses to try in order; or the ICMP unreachable code (ICMPv4 numbering;
- * the relay sends the ICMPv6 equivalent to an IPv6 guest) to answer with.
+ * Where to connect: addresses to try in order; or nowhere, answered with ICMP net unreachable
+ * (ICMPv6 no route for an IPv6 guest), as libslirp answers a refused destination.
  */
 export type TcpRoute =
   | { kind: "connect"; targets: readonly IpAddress[] }
-  | { kind: "unreachable"; code: number };
+  | { kind: "unreachable" };
 
 /** What shapes the routes. */
 export interface TcpRouteConfig {
@@ -61,7 +60,7 @@ export interface TcpRouteConfig {
 export function tcpRoutes(
   config: TcpRouteConfig,
 ): (dst: IpAddress, port: number, now: number) => TcpRoute {
-  const netUnreachable: TcpRoute = { kind: "unreachable", code: IcmpUnreachable.NET };
+  const netUnreachable: TcpRoute = { kind: "unreachable" };
   const toLoopback = (address: IpAddress): TcpRoute =>
     config.disableHostLoopback ? netUnreachable : { kind: "connect", targets: [address] };
   const loopback4 = toLoopback(HOST_LOOPBACK);

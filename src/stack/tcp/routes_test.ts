@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { deriveAddresses } from "../../config.ts";
 import { type IpAddress, IPV6_LOOPBACK, parseIpv6 } from "../../wire/address.ts";
-import { IcmpUnreachable } from "../../wire/icmp.ts";
 import { HOST_LOOPBACK, type TcpRoute, tcpRoutes } from "./routes.ts";
 
 const ADDRESSES = deriveAddresses(0x0a000200, 24, true);
 const NAMESERVERS: IpAddress[] = [0x7f000035, parseIpv6("2001:db8::53")!];
-const UNREACHABLE: TcpRoute = { kind: "unreachable", code: IcmpUnreachable.NET };
+const UNREACHABLE: TcpRoute = { kind: "unreachable" };
 const ip6 = (text: string) => parseIpv6(text)!;
 
 function routes(options: { disableHostLoopback?: boolean; disableDns?: boolean; ipv6?: boolean }) {
