@@ -40,7 +40,7 @@ async function icmp6Unreachables(guest: Netns): Promise<number> {
 }
 
 matrix(
-  "IPv6: dig @fd00::3 answers A and AAAA from a resolv.conf that lists only an IPv4 nameserver",
+  "IPv6: dig @fd00::3 answers A and AAAA (UDP and TCP) from a resolv.conf that lists only an IPv4 nameserver",
   async (v) => {
     const side = await HostSide.create(v);
     await startDnsServer(
@@ -56,6 +56,9 @@ matrix(
       })).stdout;
     assert.equal((await dig(["+short", "AAAA", "v6.test"])).trim(), "2001:db8::10");
     assert.equal((await dig(["+short", "web.test"])).trim(), "198.51.100.10");
+    // DNS over TCP to fd00::3:53 goes through the TCP relay to the same nameserver.
+    assert.equal((await dig(["+tcp", "+short", "AAAA", "v6.test"])).trim(), "2001:db8::10");
+    assert.equal((await dig(["+tcp", "+short", "web.test"])).trim(), "198.51.100.10");
     assert.match(await dig(["nx.test"]), /status: NXDOMAIN/);
     assert.ok(proc.running, proc.describe());
   },
