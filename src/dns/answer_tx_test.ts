@@ -7,7 +7,7 @@ import { joinFragments } from "../stack/testdata/fragments.ts";
 import { slirpMac } from "../stack/slirp_mac.ts";
 import { internetChecksum } from "../wire/checksum.ts";
 import { DnsAnswerTx } from "./answer_tx.ts";
-import { GUEST_IP6, readIpv6Sent } from "../stack/testdata/ipv6_datagrams.ts";
+import { GUEST6 as GUEST_IP6, readIpv6Sent } from "../stack/testdata/ipv6_frames.ts";
 import { Ipv6NextHeader } from "../wire/ipv6.ts";
 import { readU16 } from "../wire/view.ts";
 

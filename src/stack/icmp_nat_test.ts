@@ -15,12 +15,12 @@ import { readU16 } from "../wire/view.ts";
 import { IPV6_PAYLOAD_OFFSET } from "./guest_tx.ts";
 import {
   ADDRESSES6,
-  echo6RequestFrame,
-  GUEST_IP6,
+  echo6Frame,
+  GUEST6,
   readIpv6Sent,
   REMOTE6,
   V6,
-} from "./testdata/ipv6_datagrams.ts";
+} from "./testdata/ipv6_frames.ts";
 import { fragment, joinFragments } from "./testdata/fragments.ts";
 import {
   ADDRESSES,
@@ -234,7 +234,7 @@ function reply6(
 
 Deno.test("IcmpNat sends ICMPv6 echo through an ICMPv6 ping socket, the reply gets the guest's identifier", () => {
   const { nat, host, link, counters, dispatcher } = setup();
-  const request = echo6RequestFrame(REMOTE6, 56, 0x1234, 7);
+  const request = echo6Frame(REMOTE6, 56, { identifier: 0x1234, sequence: 7 });
   nat.fromGuest(request, 0);
   assert.deepEqual([...host.families.values()], [6]);
   assert.equal(host.sent[0].address, REMOTE6);
@@ -243,7 +243,7 @@ Deno.test("IcmpNat sends ICMPv6 echo through an ICMPv6 ping socket, the reply ge
   const sent = readIpv6Sent(link.take());
   assert.deepEqual(sent.dstMac, GUEST_MAC);
   assert.equal(sent.src, REMOTE6);
-  assert.equal(sent.dst, GUEST_IP6);
+  assert.equal(sent.dst, GUEST6);
   assert.equal(sent.nextHeader, Ipv6NextHeader.ICMPV6);
   assert.ok(sent.checksumOk, "checksum over the guest's pseudo-header");
   assert.equal(sent.payload[0], Icmpv6Type.ECHO_REPLY);
@@ -256,7 +256,7 @@ Deno.test("IcmpNat sends ICMPv6 echo through an ICMPv6 ping socket, the reply ge
 
 Deno.test("IcmpNat: a 4000-byte ICMPv6 echo reply is fragmented to the guest", () => {
   const { nat, host, link, dispatcher } = setup();
-  nat.fromGuest(echo6RequestFrame(REMOTE6, 4000, 1, 1), 0);
+  nat.fromGuest(echo6Frame(REMOTE6, 4000, { identifier: 1, sequence: 1 }), 0);
   reply6(nat, dispatcher.tx, 50, REMOTE6, host.sent[0].icmp);
   const frames = link.take();
   assert.equal(frames.length, 3);
@@ -268,7 +268,7 @@ Deno.test("IcmpNat: a 4000-byte ICMPv6 echo reply is fragmented to the guest", (
 Deno.test("IcmpNat sends echo to other fd00::/64 addresses to ::1, the reply comes from the address pinged", () => {
   const { nat, host, link, dispatcher } = setup();
   const alias = V6.prefix | 0x5n;
-  nat.fromGuest(echo6RequestFrame(alias, 8, 3, 1), 0);
+  nat.fromGuest(echo6Frame(alias, 8, { identifier: 3, sequence: 1 }), 0);
   assert.equal(host.sent[0].address, 1n, "never a real fd00:: address");
   reply6(nat, dispatcher.tx, 50, 1n, host.sent[0].icmp);
   const sent = readIpv6Sent(link.take());
@@ -278,7 +278,7 @@ Deno.test("IcmpNat sends echo to other fd00::/64 addresses to ::1, the reply com
 
 Deno.test("IcmpNat with --disable-host-loopback refuses fd00::/64 echo with ICMPv6 no route", () => {
   const { nat, host, link } = setup(1500, true);
-  const request = echo6RequestFrame(V6.prefix | 0x5n, 8, 3, 1);
+  const request = echo6Frame(V6.prefix | 0x5n, 8, { identifier: 3, sequence: 1 });
   nat.fromGuest(request, 0);
   assert.equal(host.sent.length, 0);
   const error = readIpv6Sent(link.take());
@@ -290,17 +290,17 @@ Deno.test("IcmpNat with --disable-host-loopback refuses fd00::/64 echo with ICMP
 Deno.test("IcmpNat drops ICMPv6 echo to special destinations, bad checksums and other types", () => {
   const { nat, host, counters } = setup();
   for (const dst of [0xfe80n << 112n | 9n, 0xff02n << 112n | 1n, 1n, 0xffffn << 32n | 1n]) {
-    nat.fromGuest(echo6RequestFrame(dst, 8), 0);
+    nat.fromGuest(echo6Frame(dst, 8), 0);
   }
-  const bad = echo6RequestFrame(REMOTE6, 8);
+  const bad = echo6Frame(REMOTE6, 8);
   bad[66] ^= 1;
   nat.fromGuest(bad, 0);
-  const wrongPseudo = echo6RequestFrame(REMOTE6, 8, 1, 1, GUEST_IP6 + 1n);
+  const wrongPseudo = echo6Frame(REMOTE6, 8, { identifier: 1, sequence: 1, src: GUEST6 + 1n });
   wrongPseudo.set(new Uint8Array(16), 22); // source changed after the checksum: ::
   nat.fromGuest(wrongPseudo, 0);
-  const other = echo6RequestFrame(REMOTE6, 8);
+  const other = echo6Frame(REMOTE6, 8);
   other[54] = Icmpv6Type.ECHO_REPLY;
-  fillIcmpv6Checksum(other, 54, other.length - 54, GUEST_IP6, REMOTE6);
+  fillIcmpv6Checksum(other, 54, other.length - 54, GUEST6, REMOTE6);
   nat.fromGuest(other, 0);
   assert.equal(host.sent.length, 0);
   assert.equal(counters.get("icmp.nat_bad_destination"), 4);
@@ -310,7 +310,7 @@ Deno.test("IcmpNat drops ICMPv6 echo to special destinations, bad checksums and 
 
 Deno.test("IcmpNat relays a host ICMPv6 error, quoting the guest's request", () => {
   const { nat, link } = setup();
-  nat.fromGuest(echo6RequestFrame(REMOTE6, 56, 0x5555, 3), 0);
+  nat.fromGuest(echo6Frame(REMOTE6, 56, { identifier: 0x5555, sequence: 3 }), 0);
   const router = 0x2001_0db8_0001n << 80n | 1n;
   nat.hostError(50, {
     errno: 113,
@@ -325,11 +325,11 @@ Deno.test("IcmpNat relays a host ICMPv6 error, quoting the guest's request", () 
   }, 3);
   const error = readIpv6Sent(link.take());
   assert.equal(error.src, router);
-  assert.equal(error.dst, GUEST_IP6);
+  assert.equal(error.dst, GUEST6);
   assert.deepEqual([error.payload[0], error.payload[1]], [1, 3]);
   assert.ok(error.checksumOk);
   const quote = error.payload.subarray(8);
-  assert.equal(readIpv6(quote, 8), GUEST_IP6);
+  assert.equal(readIpv6(quote, 8), GUEST6);
   assert.equal(readIpv6(quote, 24), REMOTE6);
   assert.equal(quote[6], Ipv6NextHeader.ICMPV6);
   assert.equal(quote[40], Icmpv6Type.ECHO_REQUEST);
@@ -340,9 +340,9 @@ Deno.test("IcmpNat relays a host ICMPv6 error, quoting the guest's request", () 
 Deno.test("IcmpNat keeps IPv4 and IPv6 forbidden states apart (EAFNOSUPPORT for IPv6 alone)", () => {
   const { nat, host, dispatcher, counters } = setup();
   host.openError = 97; // EAFNOSUPPORT: no IPv6 on the host
-  nat.fromGuest(echo6RequestFrame(REMOTE6, 8), 0);
+  nat.fromGuest(echo6Frame(REMOTE6, 8), 0);
   host.openError = 0;
-  nat.fromGuest(echo6RequestFrame(REMOTE6, 8), 1);
+  nat.fromGuest(echo6Frame(REMOTE6, 8), 1);
   dispatcher.handleFrame(echoRequestFrame(REMOTE, 8, 1, 1), 2);
   assert.equal(counters.get("icmp.nat_forbidden"), 2);
   assert.deepEqual(host.sent.map((s) => s.address), [REMOTE]);

@@ -28,12 +28,12 @@ import { readU16 } from "../wire/view.ts";
 import { seeded } from "./testdata/fragments.ts";
 import {
   ADDRESSES6,
-  GUEST_IP6,
+  GUEST6,
   readIpv6Sent,
   REMOTE6,
   udp6Frame,
   V6,
-} from "./testdata/ipv6_datagrams.ts";
+} from "./testdata/ipv6_frames.ts";
 import { slirpMac } from "./slirp_mac.ts";
 
 const REMOTE = 0xc6336402; // 198.51.100.2
@@ -410,9 +410,9 @@ const inPrefix = (iid: bigint) => V6.prefix | iid;
 
 Deno.test("UdpNat sends IPv6 datagrams from an AF_INET6 socket per guest endpoint", () => {
   const { nat, host, counters } = setup();
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("one")), 0);
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6 + 1n, 8, data("two")), 0);
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5001, REMOTE6, 7, data("three")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 7, data("one")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6 + 1n, 5000, 8, data("two")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5001, 7, data("three")), 0);
   // An IPv4 endpoint with the same port is a flow of its own.
   nat.fromGuest(udpFrame(GUEST_IP, 5000, REMOTE, 7, data("four")), 0);
   assert.deepEqual(
@@ -431,7 +431,7 @@ Deno.test("UdpNat sends IPv6 datagrams from an AF_INET6 socket per guest endpoin
 
 Deno.test("UdpNat delivers IPv6 replies from any sender with a valid checksum, to the guest's MAC", () => {
   const { nat, link, reply, counters } = setup();
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("ping")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 7, data("ping")), 0);
   reply(100, REMOTE6, 7, data("pong"));
   reply(100, REMOTE6 + 9n, 1234, data("other sender (endpoint-independent filtering)"));
   const sent = link.take().map((f) => readIpv6Sent([f]));
@@ -440,7 +440,7 @@ Deno.test("UdpNat delivers IPv6 replies from any sender with a valid checksum, t
   assert.deepEqual(first.dstMac, GUEST_MAC);
   assert.deepEqual(first.srcMac, slirpMac(ADDRESSES.gateway));
   assert.equal(first.src, REMOTE6);
-  assert.equal(first.dst, GUEST_IP6);
+  assert.equal(first.dst, GUEST6);
   assert.equal(first.nextHeader, Ipv6NextHeader.UDP);
   assert.equal(first.hopLimit, 64);
   assert.ok(first.checksumOk);
@@ -455,9 +455,9 @@ Deno.test("UdpNat delivers IPv6 replies from any sender with a valid checksum, t
 
 Deno.test("UdpNat maps fd00::2 and other fd00::/64 addresses but fd00::3 to ::1, replies come from the address used", () => {
   const { nat, host, link, reply, counters } = setup();
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.gateway, 7, data("a")), 0);
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, inPrefix(0x1234n), 8, data("b")), 0);
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.dns, 9, data("dns, other port")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, V6.gateway, 5000, 7, data("a")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, inPrefix(0x1234n), 5000, 8, data("b")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, V6.dns, 5000, 9, data("dns, other port")), 0);
   assert.deepEqual(host.sent.map((s) => [s.address, s.port]), [[1n, 7], [1n, 8]]);
   assert.equal(counters.get("udp.dns_other_port"), 1);
   reply(100, 1n, 7, data("from ::1:7"));
@@ -466,14 +466,14 @@ Deno.test("UdpNat maps fd00::2 and other fd00::/64 addresses but fd00::3 to ::1,
   assert.deepEqual(sent.map((p) => p.src), [V6.gateway, inPrefix(0x1234n)]);
   assert.ok(sent.every((p) => p.checksumOk));
   // The last alias per port wins: fd00::2 again on port 8.
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.gateway, 8, data("c")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, V6.gateway, 5000, 8, data("c")), 0);
   reply(100, 1n, 8, data("from ::1:8 again"));
   assert.equal(readIpv6Sent(link.take()).src, V6.gateway);
 });
 
 Deno.test("UdpNat with --disable-dns sends fd00::3 to ::1 too, never to a real fd00::3", () => {
   const { nat, host } = setup({ disableDns: true });
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, V6.dns, 53, data("q")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, V6.dns, 5000, 53, data("q")), 0);
   assert.deepEqual(host.sent.map((s) => [s.address, s.port]), [[1n, 53]]);
 });
 
@@ -496,7 +496,7 @@ Deno.test("UdpNat never makes an address of fd00::/64 a host socket's destinatio
     ];
     let port = 1;
     for (const dst of [...destinations, ...special]) {
-      nat.fromGuest(udp6Frame(GUEST_IP6, 5000, dst, port++, data("x")), 0);
+      nat.fromGuest(udp6Frame(GUEST6, dst, 5000, port++, data("x")), 0);
     }
     for (const { address } of host.sent) {
       assert.ok(
@@ -511,13 +511,13 @@ Deno.test("UdpNat never makes an address of fd00::/64 a host socket's destinatio
 
 Deno.test("UdpNat with --disable-host-loopback refuses fd00::/64 with ICMPv6 no route, quoting the datagram", () => {
   const { nat, host, link, counters } = setup({ disableHostLoopback: true });
-  const frame = udp6Frame(GUEST_IP6, 5000, inPrefix(0x42n), 7777, data("hello"));
+  const frame = udp6Frame(GUEST6, inPrefix(0x42n), 5000, 7777, data("hello"));
   nat.fromGuest(frame, 0);
   assert.equal(host.sent.length, 0);
   const error = readIpv6Sent(link.take());
   assert.equal(error.nextHeader, Ipv6NextHeader.ICMPV6);
   assert.equal(error.src, inPrefix(0x42n));
-  assert.equal(error.dst, GUEST_IP6);
+  assert.equal(error.dst, GUEST6);
   assert.equal(error.payload[0], Icmpv6Type.DEST_UNREACHABLE);
   assert.equal(error.payload[1], Icmpv6Unreachable.NO_ROUTE);
   assert.ok(error.checksumOk);
@@ -525,7 +525,7 @@ Deno.test("UdpNat with --disable-host-loopback refuses fd00::/64 with ICMPv6 no 
   assert.deepEqual(error.payload.subarray(8), frame.subarray(14));
   assert.equal(counters.get("udp.nat_host_loopback_refused"), 1);
   // Replies from ::1 are refused too (a forward flow aside).
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 7, data("x")), 0);
   nat.fromHost(100, 1n, 7, 0, 0);
   assert.equal(link.take().length, 0);
   assert.equal(counters.get("udp.nat_reply_dropped"), 1);
@@ -533,7 +533,7 @@ Deno.test("UdpNat with --disable-host-loopback refuses fd00::/64 with ICMPv6 no 
 
 Deno.test("UdpNat drops IPv6 replies from senders the guest cannot tell from its own network", () => {
   const { nat, link, reply, counters } = setup();
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 7, data("x")), 0);
   for (const src of [inPrefix(0x77n), 0xfe80n << 112n | 1n, 0xff02n << 112n | 1n, 0n]) {
     reply(100, src, 7, data("spoof"));
   }
@@ -543,7 +543,7 @@ Deno.test("UdpNat drops IPv6 replies from senders the guest cannot tell from its
 
 Deno.test("UdpNat fragments an IPv6 reply above the MTU (RFC 8200 §4.5), up to 65527 bytes", () => {
   const { nat, link, reply } = setup({}, 1500);
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 7, data("x")), 0);
   for (const length of [3000, UDP_IPV6_MAX_PAYLOAD]) {
     const payload = Uint8Array.from({ length }, (_, i) => (i * 13) & 0xff);
     reply(100, REMOTE6, 7, payload);
@@ -560,7 +560,7 @@ Deno.test("UdpNat fragments an IPv6 reply above the MTU (RFC 8200 §4.5), up to 
 Deno.test("UdpNat answers TFTP requests to fd00::2 with Access violation over IPv6", () => {
   const { nat, host, link } = setup();
   nat.fromGuest(
-    udp6Frame(GUEST_IP6, 4000, V6.gateway, TFTP_PORT, data("\x00\x01file\x00octet\x00")),
+    udp6Frame(GUEST6, V6.gateway, 4000, TFTP_PORT, data("\x00\x01file\x00octet\x00")),
     0,
   );
   assert.equal(host.sent.length, 0);
@@ -574,7 +574,7 @@ Deno.test("UdpNat answers TFTP requests to fd00::2 with Access violation over IP
 
 Deno.test("UdpNat relays host ICMPv6 errors as ICMPv6 errors quoting the guest's datagram", () => {
   const { nat, link, counters } = setup();
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 9, data("xyz")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 9, data("xyz")), 0);
   const hostError = {
     errno: 111,
     fromIcmp: true,
@@ -589,7 +589,7 @@ Deno.test("UdpNat relays host ICMPv6 errors as ICMPv6 errors quoting the guest's
   nat.hostError(100, hostError);
   const error = readIpv6Sent(link.take());
   assert.equal(error.src, REMOTE6);
-  assert.equal(error.dst, GUEST_IP6);
+  assert.equal(error.dst, GUEST6);
   assert.deepEqual([error.payload[0], error.payload[1]], [1, 4]);
   assert.ok(error.checksumOk);
   // The quote: an IPv6 header guest → remote with a UDP header 5000 → 9.
@@ -597,7 +597,7 @@ Deno.test("UdpNat relays host ICMPv6 errors as ICMPv6 errors quoting the guest's
   assert.equal(quote.length, IPV6_HEADER_LEN + 8);
   assert.equal(quote[0] >> 4, 6);
   assert.equal(quote[6], Ipv6NextHeader.UDP);
-  assert.equal(readIpv6(quote, 8), GUEST_IP6);
+  assert.equal(readIpv6(quote, 8), GUEST6);
   assert.equal(readIpv6(quote, 24), REMOTE6);
   assert.equal(readU16(quote, 40), 5000);
   assert.equal(readU16(quote, 42), 9);
@@ -612,7 +612,7 @@ Deno.test("UdpNat relays host ICMPv6 errors as ICMPv6 errors quoting the guest's
   });
   const tooBig = readIpv6Sent(link.take());
   assert.deepEqual([tooBig.payload[0], readU16(tooBig.payload, 6)], [2, 1400]);
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, inPrefix(0x99n), 9, data("x")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, inPrefix(0x99n), 5000, 9, data("x")), 0);
   nat.hostError(100, { ...hostError, fromIcmp: false, offender: null, dst: 1n });
   const local = readIpv6Sent(link.take());
   assert.equal(local.src, inPrefix(0x99n));
@@ -625,9 +625,9 @@ Deno.test("UdpNat relays host ICMPv6 errors as ICMPv6 errors quoting the guest's
 Deno.test("UdpNat answers a failed IPv6 send with the ICMPv6 code of the errno", () => {
   const { nat, host, link } = setup();
   host.sendResult = -113; // EHOSTUNREACH
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 7, data("x")), 0);
   host.sendResult = -11; // EAGAIN: a loss like any other
-  nat.fromGuest(udp6Frame(GUEST_IP6, 5000, REMOTE6, 7, data("x")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, REMOTE6, 5000, 7, data("x")), 0);
   const frames = link.take();
   assert.equal(frames.length, 1);
   const error = readIpv6Sent(frames);
@@ -646,12 +646,12 @@ Deno.test("UdpNat sends an IPv6 reply to a port forward's client back through th
       : undefined;
   };
   // The client appears as fd00::2:40000; even with --disable-host-loopback the reply goes back.
-  nat.fromGuest(udp6Frame(GUEST_IP6, 53, V6.gateway, 40000, data("answer")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, V6.gateway, 53, 40000, data("answer")), 0);
   assert.deepEqual(toClient, ["answer"]);
-  assert.deepEqual(asked, [[GUEST_IP6, 53, V6.gateway, 40000]]);
+  assert.deepEqual(asked, [[GUEST6, 53, V6.gateway, 40000]]);
   assert.equal(counters.get("udp.forward_reply"), 1);
   assert.equal(host.sent.length, 0);
   // Not a forward's client: the usual rules (refused here).
-  nat.fromGuest(udp6Frame(GUEST_IP6, 53, V6.gateway, 40001, data("other")), 0);
+  nat.fromGuest(udp6Frame(GUEST6, V6.gateway, 53, 40001, data("other")), 0);
   assert.equal(counters.get("udp.nat_host_loopback_refused"), 1);
 });

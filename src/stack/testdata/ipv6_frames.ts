@@ -1,10 +1,11 @@
 /**
- * Frame builders for IPv6 stack tests: what a guest on fd00::/64 sends (echo, NDP, fragments),
- * built with the wire emitters.
+ * Frame builders for IPv6 stack tests: what a guest on fd00::/64 sends (echo, NDP, fragments, UDP),
+ * built with the wire emitters, and a reader for the IPv6 frames the stack sends back (fragments
+ * joined).
  */
 
 import { deriveAddresses, type Ipv6Addresses } from "../../config.ts";
-import { writeIpv6 } from "../../wire/address.ts";
+import { readIpv6, writeIpv6 } from "../../wire/address.ts";
 import { finishChecksum, pseudoHeaderSum, sumBytes } from "../../wire/checksum.ts";
 import { emitEthernetHeader, EtherType } from "../../wire/ethernet.ts";
 import {
@@ -18,7 +19,8 @@ import {
   solicitedNodeAddress,
   writeMulticastMac,
 } from "../../wire/icmpv6.ts";
-import { emitIpv6Header, Ipv6NextHeader } from "../../wire/ipv6.ts";
+import { emitIpv6Header, IPV6_HEADER_LEN, Ipv6NextHeader } from "../../wire/ipv6.ts";
+import { readU16, readU32 } from "../../wire/view.ts";
 import { GUEST_LINK_LOCAL } from "../../wire/testdata/ipv6_captured.ts";
 import { GATEWAY_MAC, GUEST_MAC } from "./guest_frames.ts";
 
@@ -28,6 +30,8 @@ export const V6: Ipv6Addresses = ADDRESSES6.ipv6!;
 /** The SLAAC address of the guest MAC 0e:d4:18:d9:38:fb in fd00::/64 (RFC 4862, EUI-64). */
 export const GUEST6 = 0xfd00_0000_0000_0000_0cd4_18ff_fed9_38fbn;
 export { GUEST_LINK_LOCAL };
+/** A test host outside the slirp network (2001:db8::/32, documentation). */
+export const REMOTE6 = 0x2001_0db8_0001n << 80n | 2n;
 export const ALL_NODES = 0xff02_0000_0000_0000_0000_0000_0000_0001n;
 export const ALL_ROUTERS = 0xff02_0000_0000_0000_0000_0000_0000_0002n;
 
@@ -228,4 +232,64 @@ export function udp6Frame(
     src,
     dst,
   );
+}
+
+/** An IPv6 packet the stack sent, its fragments (RFC 8200 §4.5) joined. */
+export interface Ipv6Sent {
+  dstMac: Uint8Array;
+  srcMac: Uint8Array;
+  src: bigint;
+  dst: bigint;
+  /** The upper layer's next header (behind any fragment header). */
+  nextHeader: number;
+  hopLimit: number;
+  /** The upper-layer message. */
+  payload: Uint8Array;
+  /** Frames it came in (1 when not fragmented). */
+  frames: number;
+  /** Whether the upper-layer checksum (UDP at 6, ICMPv6 at 2) is right with the pseudo-header. */
+  checksumOk: boolean;
+}
+
+/** Reads the IPv6 packet in `frames` (one frame, or the fragments of one packet in order). */
+export function readIpv6Sent(frames: Uint8Array[]): Ipv6Sent {
+  const first = frames[0];
+  if (readU16(first, 12) !== EtherType.IPV6) throw new Error("not IPv6");
+  const src = readIpv6(first, 14 + 8);
+  const dst = readIpv6(first, 14 + 24);
+  let nextHeader = first[14 + 6];
+  let payload: Uint8Array;
+  if (nextHeader === Ipv6NextHeader.FRAGMENT) {
+    nextHeader = first[14 + IPV6_HEADER_LEN];
+    const parts: Uint8Array[] = [];
+    let ident = -1;
+    for (const frame of frames) {
+      const at = 14 + IPV6_HEADER_LEN;
+      if (ident >= 0 && readU32(frame, at + 4) !== ident) throw new Error("two packets");
+      ident = readU32(frame, at + 4);
+      const end = 14 + IPV6_HEADER_LEN + readU16(frame, 14 + 4);
+      parts.push(frame.slice(at + 8, end));
+    }
+    payload = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      payload.set(part, offset);
+      offset += part.length;
+    }
+  } else {
+    if (frames.length !== 1) throw new Error("several unfragmented frames");
+    payload = first.slice(14 + IPV6_HEADER_LEN, 14 + IPV6_HEADER_LEN + readU16(first, 14 + 4));
+  }
+  const sum = pseudoHeaderSum(src, dst, nextHeader, payload.length);
+  return {
+    dstMac: first.slice(0, 6),
+    srcMac: first.slice(6, 12),
+    src,
+    dst,
+    nextHeader,
+    hopLimit: first[14 + 7],
+    payload,
+    frames: frames.length,
+    checksumOk: finishChecksum(sumBytes(payload, 0, payload.length, sum)) === 0,
+  };
 }
