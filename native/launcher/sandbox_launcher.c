@@ -7,6 +7,8 @@
  * multithreaded process. The Deno process has many threads before its first line of TypeScript,
  * so it execve()s this single-threaded program (same PID, its fds inherited), which builds the
  * sandbox and execve()s the runtime again: every thread the runtime then starts is created inside.
+ * It never reads its own path (it may run from a memfd: the package ships it prebuilt and static,
+ * native/launcher/launcher_cc.sh).
  * See src/sandbox/mod.ts for the Theory of Operation; the steps follow slirp4netns's sandbox.c
  * (reference §4.3), with the paths the runtime needs added read-only.
  *
@@ -15,7 +17,8 @@
  *
  * --userns      the user namespace to join when this process has no CAP_SYS_ADMIN of its own
  *               (the target's, as slirp4netns joins /proc/PID/ns/user, or --userns-path)
- * --bind        a file or directory made visible read-only at DST inside (code may be mapped)
+ * --bind        a file or directory made visible read-only at DST inside (code may be mapped);
+ *               DST may be below the scratch directory
  * --scratch     a small private tmpfs at DST (noexec), for the runtime's compile cache: without a
  *               writable cache directory Deno retries creating one for 150 ms at start-up
  * --api-socket  the API socket to remove if the sandbox cannot be built (the process then exits 1
@@ -388,7 +391,7 @@ int main(int argc, char **argv) {
     binds[k].fd = open(binds[k].src, O_PATH | O_CLOEXEC);
     if (binds[k].fd < 0) die("cannot open %s: %s", binds[k].src, strerror(errno));
   }
-  for (int k = 0; k < nbinds; k++) mount_bind(&binds[k]);
+  /* The scratch first: a bind may go below it (a module cache inside the runtime's cache). */
   if (scratch != NULL) {
     char target[PATH_MAX + sizeof STAGE];
     snprintf(target, sizeof target, STAGE "%s", scratch);
@@ -397,6 +400,7 @@ int main(int argc, char **argv) {
     if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,mode=700") < 0)
       die("cannot mount tmpfs on %s: %s", scratch, strerror(errno));
   }
+  for (int k = 0; k < nbinds; k++) mount_bind(&binds[k]);
   char pid_text[16];
   snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
   if (symlink(pid_text, STAGE "/proc/self") < 0) die("symlink /proc/self: %s", strerror(errno));

@@ -10,10 +10,12 @@ import { matrix } from "../helpers/matrix.ts";
 import { createNetns } from "../helpers/netns.ts";
 import { waitFor } from "../helpers/process.ts";
 import {
-  buildShim,
+  buildPart,
   compilerFor,
   compilerVersion,
+  NATIVE_PARTS,
   PREBUILT_ARCHES,
+  prebuiltBytes,
   prebuiltModule,
   sourcesDigest,
 } from "../../native/prebuild.ts";
@@ -54,9 +56,14 @@ function serve(files: string[]): Deno.HttpServer<Deno.NetAddr> {
   });
 }
 
-Deno.test("the published file set has the prebuilt shims and no local build or test", async () => {
+Deno.test("the published file set has the prebuilt shims and launchers and no local build or test", async () => {
   const files = await publishedFiles();
-  for (const arch of PREBUILT_ARCHES) assert.ok(files.includes(`native/prebuilt/${arch}.ts`));
+  for (const arch of PREBUILT_ARCHES) {
+    for (const part of NATIVE_PARTS) {
+      const module = prebuiltModule(arch, part).pathname.slice(REPO_ROOT.length + 1);
+      assert.ok(files.includes(module), module);
+    }
+  }
   for (const required of ["mod.ts", "cli.ts", "LICENSE", "src/workers/tap_reader.ts"]) {
     assert.ok(files.includes(required), required);
   }
@@ -66,37 +73,44 @@ Deno.test("the published file set has the prebuilt shims and no local build or t
   );
 });
 
-for (const arch of PREBUILT_ARCHES) {
-  Deno.test(`native/prebuilt/${arch}.ts was built from the current native/ sources`, async () => {
-    const shipped = await import(prebuiltModule(arch).href);
-    assert.equal(
-      shipped.SOURCES_SHA256,
-      await sourcesDigest(),
-      `native/ changed since native/prebuilt/${arch}.ts was generated: run deno task prepublish`,
-    );
-  });
+for (const part of NATIVE_PARTS) {
+  for (const arch of PREBUILT_ARCHES) {
+    const module = prebuiltModule(arch, part);
+    const name = module.pathname.slice(REPO_ROOT.length + 1);
+    Deno.test(`${name} (the ${part}) was built from the current sources`, async () => {
+      const shipped = await import(module.href);
+      assert.equal(
+        shipped.SOURCES_SHA256,
+        await sourcesDigest(part),
+        `the ${part}'s sources changed since ${name} was generated: run deno task prepublish`,
+      );
+    });
 
-  const cc = compilerFor(arch);
-  const version = await compilerVersion(cc);
-  const shipped = await import(prebuiltModule(arch).href);
-  const sameCompiler = version === shipped.COMPILER;
-  Deno.test({
-    name: `native/prebuilt/${arch}.ts is byte for byte what ${cc} builds from native/` +
-      (sameCompiler ? "" : ` (skipped: needs ${shipped.COMPILER}, found ${version ?? "none"})`),
-    ignore: !sameCompiler,
-    async fn() {
-      const dir = await Deno.makeTempDir({ prefix: "slirptest-prebuilt-" });
-      try {
-        await buildShim(cc, `${dir}/shim.so`);
-        const built = await Deno.readFile(`${dir}/shim.so`);
-        const bytes = Uint8Array.fromBase64(shipped.SHIM_BASE64);
-        assert.equal(bytes.length, built.length, "sizes differ: run deno task prepublish");
-        assert.ok(bytes.every((b, i) => b === built[i]), "bytes differ: run deno task prepublish");
-      } finally {
-        await Deno.remove(dir, { recursive: true });
-      }
-    },
-  });
+    const cc = compilerFor(arch);
+    const version = await compilerVersion(cc);
+    const shipped = await import(module.href);
+    const sameCompiler = version === shipped.COMPILER;
+    Deno.test({
+      name: `${name} is byte for byte what ${cc} builds from the ${part}'s sources` +
+        (sameCompiler ? "" : ` (skipped: needs ${shipped.COMPILER}, found ${version ?? "none"})`),
+      ignore: !sameCompiler,
+      async fn() {
+        const dir = await Deno.makeTempDir({ prefix: "slirptest-prebuilt-" });
+        try {
+          await buildPart(part, cc, `${dir}/${part}`);
+          const built = await Deno.readFile(`${dir}/${part}`);
+          const bytes = await prebuiltBytes(part, shipped);
+          assert.equal(bytes.length, built.length, "sizes differ: run deno task prepublish");
+          assert.ok(
+            bytes.every((b, i) => b === built[i]),
+            "bytes differ: run deno task prepublish",
+          );
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    });
+  }
 }
 
 matrix(
