@@ -117,7 +117,7 @@ async function sandboxOrFail(
       return 1;
     }
   }
-  enterSandbox(shim, config, tapFd, api, args).forEach(writeStderrLine);
+  (await enterSandbox(shim, config, tapFd, api, args)).forEach(writeStderrLine);
   if (api !== undefined) closeApiSocket(shim, api);
   return 1;
 }

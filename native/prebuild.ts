@@ -20,6 +20,8 @@
  * Run with: deno run --allow-read --allow-write --allow-run --allow-env native/prebuild.ts
  */
 
+import { gunzip } from "../src/ffi/locate.ts";
+
 /** The architectures (`Deno.build.arch`) the prebuilt parts ship for. */
 export const PREBUILT_ARCHES = ["x86_64", "aarch64"] as const;
 export type PrebuiltArch = typeof PREBUILT_ARCHES[number];
@@ -108,9 +110,7 @@ export async function prebuiltBytes(
   module: Record<string, unknown>,
 ): Promise<Uint8Array> {
   if (part === "shim") return Uint8Array.fromBase64(module.SHIM_BASE64 as string);
-  const compressed = Uint8Array.fromBase64(module.LAUNCHER_GZIP_BASE64 as string);
-  const stream = new Blob([compressed]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  return await gunzip(Uint8Array.fromBase64(module.LAUNCHER_GZIP_BASE64 as string));
 }
 
 /** The text of a generated module. */

@@ -193,16 +193,26 @@ export const SHIM_SYMBOLS = {
 export type Shim = Deno.DynamicLibrary<typeof SHIM_SYMBOLS>["symbols"];
 const SYMBOLS = SHIM_SYMBOLS;
 
-const LIBC_FOR_MEMFD = {
+const LIBC = {
   // int memfd_create(const char *name, unsigned int flags)
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   // ssize_t write(int fd, const void *buf, size_t count)
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int fcntl(int fd, int cmd, int arg)  (F_ADD_SEALS)
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // int close(int fd)
   close: { parameters: ["i32"], result: "i32" },
+  // char *getenv(const char *name)
+  getenv: { parameters: ["buffer"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-const MFD_CLOEXEC = 1;
+const MFD_CLOEXEC = 0x1;
+const MFD_ALLOW_SEALING = 0x2;
+/** Linux 6.3: executable even where vm.memfd_noexec makes memfds non-executable by default. */
+const MFD_EXEC = 0x10;
+const F_ADD_SEALS = 1033;
+/** F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE: the contents are final. */
+const SEALS_FINAL = 0x1 | 0x2 | 0x4 | 0x8;
 
 /** NUL-terminated bytes of a string, for `buffer` parameters. */
 export function cString(text: string): Uint8Array {
@@ -210,26 +220,58 @@ export function cString(text: string): Uint8Array {
 }
 
 /**
- * Writes a shared library's bytes into a memfd and returns the path that opens it,
- * `/proc/self/fd/N`: the route a registry run and a compiled binary take, which needs only FFI
- * permission. The memfd (close-on-exec) stays open for the life of the process, so that the path
- * keeps naming it.
+ * Writes a file's bytes into a sealed memfd (close-on-exec, its contents final) and returns the
+ * path that opens it, `/proc/self/fd/N`: the route a registry run and a compiled binary take for
+ * the shim (dlopen) and the sandbox launcher (execve), which needs only FFI permission. The memfd
+ * stays open for the life of this image, so that the path keeps naming it; execve of the path
+ * opens the file before the close-on-exec fds are closed.
+ *
+ * @param bytes The file's contents.
+ * @param name The memfd's name (shown in /proc/PID/fd and maps).
+ * @param executable True for a program to execute (MFD_EXEC where the kernel knows it).
  */
-export function memfdPath(bytes: Uint8Array): string {
-  const libc = Deno.dlopen("libc.so.6", LIBC_FOR_MEMFD);
+export function memfdPath(
+  bytes: Uint8Array,
+  name = "slirp4netns_shim",
+  executable = false,
+): string {
+  const libc = Deno.dlopen("libc.so.6", LIBC);
   try {
-    const fd = libc.symbols.memfd_create(cString("slirp4netns_shim"), MFD_CLOEXEC);
-    if (fd < 0) throw new Error("Cannot create a memfd for the native shim");
+    const flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+    let fd = libc.symbols.memfd_create(cString(name), flags | (executable ? MFD_EXEC : 0));
+    // EINVAL before Linux 6.3, which has no MFD_EXEC (and no non-executable memfds either).
+    if (fd < 0 && executable) fd = libc.symbols.memfd_create(cString(name), flags);
+    if (fd < 0) throw new Error(`Cannot create a memfd for ${name}`);
     let done = 0;
     while (done < bytes.length) {
       const n = Number(libc.symbols.write(fd, bytes.subarray(done), BigInt(bytes.length - done)));
       if (n <= 0) {
         libc.symbols.close(fd);
-        throw new Error("Cannot write the native shim into a memfd");
+        throw new Error(`Cannot write ${name} into a memfd`);
       }
       done += n;
     }
+    if (libc.symbols.fcntl(fd, F_ADD_SEALS, SEALS_FINAL) < 0) {
+      libc.symbols.close(fd);
+      throw new Error(`Cannot seal the memfd of ${name}`);
+    }
     return `/proc/self/fd/${fd}`;
+  } finally {
+    libc.close();
+  }
+}
+
+/**
+ * An environment variable of this process, with or without env permission (`--allow-ffi` alone
+ * amounts to all of them): undefined when unset.
+ */
+export function environmentVariable(name: string): string | undefined {
+  const permission = Deno.permissions.querySync({ name: "env", variable: name });
+  if (permission.state === "granted") return Deno.env.get(name);
+  const libc = Deno.dlopen("libc.so.6", LIBC);
+  try {
+    const value = libc.symbols.getenv(cString(name));
+    return value === null ? undefined : Deno.UnsafePointerView.getCString(value);
   } finally {
     libc.close();
   }
@@ -278,7 +320,7 @@ export function shimOverridePath(): string | null {
 export function loadShim(): Promise<Shim> {
   loaded ??= locateShim().then((location) => {
     if (location.kind === "bytes") return bindShim(memfdPath(location.bytes));
-    if (location.path !== LOCAL_BUILD.pathname) loadedFrom = location.path;
+    if (location.path !== decodeURIComponent(LOCAL_BUILD.pathname)) loadedFrom = location.path;
     return bindShim(location.path);
   });
   return loaded;

@@ -62,15 +62,20 @@
 import type { ApiSocketFile } from "../api/mod.ts";
 import type { Config } from "../config.ts";
 import { errnoText } from "../ffi/errno.ts";
-import { cString, type Shim, shimOverridePath } from "../ffi/shim.ts";
+import { locateLauncher } from "../ffi/locate.ts";
+import {
+  cString,
+  environmentVariable,
+  memfdPath,
+  type Shim,
+  shimOverridePath,
+} from "../ffi/shim.ts";
 import type { Handoff } from "./handoff.ts";
-import { launcherArgs } from "./launch_plan.ts";
+import { denoDir, launcherArgs, type Program, remoteCachePath } from "./launch_plan.ts";
+import { cacheModules } from "./module_cache.ts";
 
 export { CONTINUATION_FLAG, type Handoff, takeHandoff } from "./handoff.ts";
 export { blockedCallsLine, installSeccomp } from "./seccomp.ts";
-
-/** The launcher built beside the shim (native/build.sh). */
-export const LAUNCHER_PATH = new URL("../../native/build/slirp4netns-sandbox", import.meta.url);
 
 const CAP_NET_BIND_SERVICE_BIT = 1 << 10;
 
@@ -86,27 +91,8 @@ function usernsFor(config: Config): string | undefined {
   return config.target.kind === "pid" ? `/proc/${config.target.pid}/ns/user` : undefined;
 }
 
-/**
- * Hands the process over to the sandbox launcher: execve, so this returns only when that failed,
- * with the lines to print before exiting 1. `args` are the slirp4netns arguments as given.
- */
-export function enterSandbox(
-  shim: Shim,
-  config: Config,
-  tapFd: number,
-  api: ApiSocketFile | undefined,
-  args: readonly string[],
-): string[] {
-  const fail = (reason: string) => [`sandbox: ${reason}`, "create_sandbox failed"];
-  if (LAUNCHER_PATH.protocol !== "file:" || Deno.build.standalone) {
-    return fail(
-      "the sandbox needs the program's files on disk (deno run), not yet a compiled binary",
-    );
-  }
-  const launcher = decodeURIComponent(LAUNCHER_PATH.pathname);
-  if (shim.shim_access(cString(launcher)) < 0) {
-    return fail(`the launcher ${launcher} is missing; build it with: deno task build:native`);
-  }
+/** The program as a checkout's files: the directory above src/, and the main module below it. */
+function checkoutProgram(): Program | string {
   const appRoot = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(
     /\/$/,
     "",
@@ -115,7 +101,82 @@ export function enterSandbox(
     ? decodeURIComponent(new URL(Deno.mainModule).pathname)
     : "";
   if (!main.startsWith(appRoot + "/")) {
-    return fail(`the main module ${Deno.mainModule} is not below ${appRoot}`);
+    return `the main module ${Deno.mainModule} is not below ${appRoot}`;
+  }
+  return { kind: "checkout", appRoot, mainModule: main.slice(appRoot.length + 1) };
+}
+
+/**
+ * The program as a registry run: every module the continuation will import fetched now, and the
+ * directory of the runtime's module cache that holds them (checked: this module's file is there).
+ */
+async function remoteProgram(shim: Shim): Promise<Program | string> {
+  const ours = await remoteCachePath(import.meta.url);
+  const main = Deno.mainModule;
+  const mainOrigin = main.startsWith("jsr:") ? null : new URL(main).origin;
+  if (ours === null || (mainOrigin !== null && mainOrigin !== new URL(import.meta.url).origin)) {
+    return `the main module ${main} is not from the package's server (${import.meta.url})`;
+  }
+  const notCached = await cacheModules();
+  if (notCached !== null) return notCached;
+  const cwd = readLink(shim, "/proc/self/cwd") ?? "/";
+  const root = denoDir({
+    DENO_DIR: environmentVariable("DENO_DIR"),
+    XDG_CACHE_HOME: environmentVariable("XDG_CACHE_HOME"),
+    HOME: environmentVariable("HOME"),
+  }, cwd);
+  if (root === null || shim.shim_access(cString(`${root}/${ours.file}`)) < 0) {
+    return `the runtime's module cache was not found (looked in ${
+      root ?? "no DENO_DIR, " +
+          "XDG_CACHE_HOME or HOME"
+    }); set DENO_DIR`;
+  }
+  const host = new URL(import.meta.url).host;
+  const granted = Deno.permissions.querySync({ name: "import", host }).state === "granted";
+  return {
+    kind: "remote",
+    mainModule: main,
+    moduleCache: `${root}/${ours.dir}`,
+    moduleCacheSubdir: ours.dir,
+    allowImport: granted ? host : null,
+  };
+}
+
+/** How this process runs (checkout, registry, compiled binary), or why the sandbox cannot run it. */
+async function thisProgram(shim: Shim): Promise<Program | string> {
+  if (Deno.build.standalone) return { kind: "standalone" };
+  const protocol = new URL(import.meta.url).protocol;
+  if (protocol === "file:") return checkoutProgram();
+  if (protocol === "http:" || protocol === "https:") return await remoteProgram(shim);
+  return `cannot run the program from ${import.meta.url} in the sandbox`;
+}
+
+/** The launcher's path: the local build, else the shipped executable in a memfd. */
+async function launcherPath(): Promise<string> {
+  const location = await locateLauncher();
+  if (location.kind === "file") return location.path;
+  return memfdPath(location.bytes, "slirp4netns-sandbox", true);
+}
+
+/**
+ * Hands the process over to the sandbox launcher: execve, so this returns only when that failed,
+ * with the lines to print before exiting 1. `args` are the slirp4netns arguments as given.
+ */
+export async function enterSandbox(
+  shim: Shim,
+  config: Config,
+  tapFd: number,
+  api: ApiSocketFile | undefined,
+  args: readonly string[],
+): Promise<string[]> {
+  const fail = (reason: string) => [`sandbox: ${reason}`, "create_sandbox failed"];
+  const program = await thisProgram(shim);
+  if (typeof program === "string") return fail(program);
+  let launcher: string;
+  try {
+    launcher = await launcherPath();
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
   }
   const runtime = readLink(shim, "/proc/self/exe");
   if (runtime === null) return fail("cannot find the runtime (/proc/self/exe)");
@@ -135,12 +196,10 @@ export function enterSandbox(
     if (rc < 0) return fail(`fcntl(${fd}): ${errnoText(shim, -rc)}`);
   }
   const argv = [
-    launcher,
+    "slirp4netns-sandbox",
     ...launcherArgs({
       runtime,
-      standalone: false,
-      appRoot,
-      mainModule: main.slice(appRoot.length + 1),
+      program,
       shimOverride: shimOverridePath(),
       userns: usernsFor(config),
       args,
