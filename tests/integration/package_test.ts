@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { binaryUnderTest, REPO_ROOT } from "../helpers/command.ts";
 import { matrix } from "../helpers/matrix.ts";
 import { createNetns } from "../helpers/netns.ts";
-import { waitFor } from "../helpers/process.ts";
+import { runOk, waitFor } from "../helpers/process.ts";
+import { assertAllSandboxed, waitReady } from "../helpers/sandbox.ts";
 import {
   buildPart,
   compilerFor,
@@ -150,6 +151,90 @@ matrix(
   },
   {
     timeoutMs: 90_000,
+    ignore: binaryUnderTest() !== null && "tests a Deno package, not a binary",
+  },
+);
+
+matrix(
+  "a registry run with --enable-sandbox --enable-seccomp and only --allow-ffi --allow-net: the " +
+    "continuation runs the same URL from the module cache (its host's directory bound read-only, " +
+    "--cached-only), every thread sandboxed, ping answered, SIGTERM removes the API socket",
+  async (v) => {
+    const server = serve(await publishedFiles());
+    v.defer(() => server.shutdown());
+    const port = server.addr.port;
+    const url = `http://127.0.0.1:${port}/mod.ts`;
+    // The runtime's default cache, $HOME/.cache/deno, in a home of the test's own.
+    const home = await v.tempDir();
+    await Deno.chmod(home, 0o1777);
+    const dir = await v.tempDir();
+    await Deno.chmod(dir, 0o1777);
+    const sock = `${dir}/api.sock`;
+    const ns = await createNetns(v);
+    const deno = v.commandArgv([])[0];
+    const env = { ...v.processOptions.env, HOME: home };
+    const proc = v.spawn(
+      [
+        "env",
+        "-u",
+        "DENO_DIR",
+        "-u",
+        "XDG_CACHE_HOME",
+        deno,
+        "run",
+        "--allow-ffi",
+        "--allow-net",
+        url,
+        ...["-c", "--enable-sandbox", "--enable-seccomp", "-a", sock, "-r", "10"],
+        String(ns.pid),
+        "tap0",
+      ],
+      {
+        name: "registry run",
+        env,
+        fds: { 10: { kind: "write-file", path: `${dir}/ready` } },
+      },
+    );
+    assert.equal(await waitReady(`${dir}/ready`, proc, 60_000), "1");
+    await ns.waitForPing("10.0.2.2", { proc });
+    // The same process (every wrapper execs), now the continuation of the URL, from the cache.
+    // (/proc files through cat: the test runner may not read /proc itself)
+    const cmdline = (await runOk(["cat", `/proc/${proc.pid}/cmdline`])).stdout.split("\0");
+    assert.deepEqual(
+      cmdline.slice(0, cmdline.indexOf(url) + 1),
+      [
+        "/slirp4netns/deno",
+        "run",
+        "--no-prompt",
+        "--cached-only",
+        "--allow-ffi",
+        "--allow-net",
+        `--allow-import=127.0.0.1:${port}`,
+        url,
+      ],
+    );
+    assert.match(cmdline[cmdline.indexOf(url) + 1], /^--sandbox-continuation=/);
+    await assertAllSandboxed(proc.pid, proc);
+    // Of the caller's files, only the module cache's directory for this host, read-only.
+    const mounts = (await runOk(["cat", `/proc/${proc.pid}/mountinfo`])).stdout.split("\n")
+      .map((line) => line.split(" ")).filter((fields) => fields.length > 5);
+    const cache = mounts.find((f) => f[4].startsWith("/slirp4netns/cache/"));
+    assert.equal(cache?.[4], `/slirp4netns/cache/remote/http/127.0.0.1_PORT${port}`);
+    assert.match(cache![5], /^ro,/);
+    assert.deepEqual(
+      mounts.map((f) => f[4]).filter((at) => /^\/(home|root|var|tmp)\b/.test(at)),
+      [],
+    );
+    assert.match(proc.stdout, /^seccomp: The following syscalls are blocked: execve /m);
+
+    proc.kill("SIGTERM");
+    const status = await proc.waitExit(10_000);
+    assert.ok(status, `still running after SIGTERM: ${proc.describe()}`);
+    assert.equal(status.code, 0, proc.describe());
+    await assert.rejects(Deno.lstat(sock), Deno.errors.NotFound, "the API socket is left");
+  },
+  {
+    timeoutMs: 120_000,
     ignore: binaryUnderTest() !== null && "tests a Deno package, not a binary",
   },
 );

@@ -11,7 +11,7 @@
  * host behind a veth (198.51.100.2).
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT } from "../helpers/command.ts";
+import { commandArgv, REPO_ROOT, RUNTIME_FILES } from "../helpers/command.ts";
 import { startDnsServer, withResolvConf } from "../helpers/dns.ts";
 import { ALL_GROUPS, HostSide } from "../helpers/hostside.ts";
 import { matrix, type Variant } from "../helpers/matrix.ts";
@@ -25,92 +25,19 @@ import {
   spawn,
   waitFor,
 } from "../helpers/process.ts";
+import {
+  assertAllSandboxed,
+  assertSandboxedNoSeccomp,
+  threads,
+  waitReady,
+} from "../helpers/sandbox.ts";
 import { buildTool } from "../helpers/tools.ts";
-
-/** What every thread's /proc/PID/task/TID/status must say. */
-const SANDBOXED_STATUS = {
-  CapInh: "0000000000000400",
-  CapPrm: "0000000000000400",
-  CapEff: "0000000000000400",
-  CapBnd: "0000000000000400",
-  NoNewPrivs: "1",
-  Seccomp: "2",
-};
-/** What the sandbox's root may hold (the loader's /lib* exist only where the host has them). */
-const ALLOWED_IN_ROOT = new Set([
-  "dev",
-  "etc",
-  "run",
-  "usr",
-  "lib",
-  "lib32",
-  "lib64",
-  "libx32",
-  "proc",
-  "slirp4netns",
-]);
-
-interface ThreadReport {
-  tid: string;
-  status: Record<string, string>;
-  root: string[];
-}
-
-/** Every thread's credentials, filter state and root directory listing, read from outside. */
-async function threads(pid: number): Promise<ThreadReport[]> {
-  const script = `
-    for t in /proc/$0/task/*; do
-      s=$(grep -E '^(CapInh|CapPrm|CapEff|CapBnd|NoNewPrivs|Seccomp):' "$t/status" 2>/dev/null |
-        tr -d ' \\t' | tr '\\n' ';')
-      r=$(ls -A "$t/root" 2>/dev/null | tr '\\n' ',')
-      [ -n "$s" ] && echo "\${t##*/}|$s|$r"
-    done`;
-  const result = await runOk(["sh", "-c", script, String(pid)]);
-  return result.stdout.trim().split("\n").filter((line) => line !== "").map((line) => {
-    const [tid, status, root] = line.split("|");
-    const fields = Object.fromEntries(
-      status.split(";").filter((f) => f !== "").map((f) => f.split(":") as [string, string]),
-    );
-    return { tid, status: fields, root: root.split(",").filter((e) => e !== "") };
-  });
-}
-
-/** Asserts that every thread is sandboxed (and filtered); returns the thread ids. */
-async function assertAllSandboxed(pid: number, proc: Proc): Promise<Set<string>> {
-  const report = await threads(pid);
-  assert.ok(report.length > 1, `only ${report.length} thread(s) seen: ${proc.describe()}`);
-  for (const thread of report) {
-    assert.deepEqual(thread.status, SANDBOXED_STATUS, `thread ${thread.tid}`);
-    for (const entry of ["etc", "run", "slirp4netns"]) {
-      assert.ok(thread.root.includes(entry), `thread ${thread.tid} root: ${thread.root}`);
-    }
-    const foreign = thread.root.filter((entry) => !ALLOWED_IN_ROOT.has(entry));
-    assert.deepEqual(foreign, [], `thread ${thread.tid}: unexpected in its root`);
-  }
-  const mounts = await runOk(["cat", `/proc/${pid}/mountinfo`]);
-  const root = mounts.stdout.split("\n").find((line) => line.split(" ")[4] === "/");
-  assert.ok(root !== undefined && / ro[, ]/.test(root), `the root mount: ${root}`);
-  assert.match(root!, / - tmpfs /, `the root mount: ${root}`);
-  return new Set(report.map((t) => t.tid));
-}
 
 /** A temporary directory the variant's user may create its socket in. */
 async function socketDir(v: Variant): Promise<string> {
   const dir = await v.tempDir();
   await Deno.chmod(dir, 0o1777);
   return dir;
-}
-
-/** Waits for the ready byte in `file`; fails at once if the command exits. */
-function waitReady(file: string, proc: Proc): Promise<string> {
-  return waitFor("the ready byte", async () => {
-    const text = await Deno.readTextFile(file).catch(() => "");
-    return text.length > 0 ? text : null;
-  }, {
-    timeoutMs: 30_000,
-    intervalMs: 10,
-    failIf: () => proc.running ? null : `the command exited: ${proc.describe()}`,
-  });
 }
 
 /** The PID of the command: every wrapper execs, so it is the spawned one; checked. */
@@ -413,18 +340,6 @@ matrix(
   { timeoutMs: 90_000 },
 );
 
-/** Like assertAllSandboxed, for a run without --enable-seccomp. */
-async function assertSandboxedNoSeccomp(pid: number): Promise<void> {
-  for (const thread of await threads(pid)) {
-    assert.deepEqual(thread.status, { ...SANDBOXED_STATUS, Seccomp: "0" }, `thread ${thread.tid}`);
-    assert.deepEqual(
-      thread.root.filter((e) => !ALLOWED_IN_ROOT.has(e)),
-      [],
-      `thread ${thread.tid}`,
-    );
-  }
-}
-
 matrix(
   "--enable-sandbox: a resolv.conf that resolves outside /etc and /run is bound at its real path",
   async (v) => {
@@ -567,4 +482,43 @@ matrix(
     }
     assert.match(proc.stdout, /^seccomp: The following syscalls are blocked: execve /m);
   },
+);
+
+matrix(
+  "--enable-sandbox --enable-seccomp from a checkout without a local build: the shipped launcher " +
+    "runs from a memfd (and the shipped shim), every thread sandboxed, ping answered, SIGTERM",
+  async (v) => {
+    // A checkout as on a machine without a C compiler: the runtime files, no native/build/.
+    const copy = await v.tempDir();
+    const present = RUNTIME_FILES.map((f) => `${REPO_ROOT}/${f}`).filter((path) => {
+      try {
+        return Deno.statSync(path) !== null;
+      } catch {
+        return false; // not written yet (e.g. deno.lock)
+      }
+    });
+    await runOk(["cp", "-a", ...present, copy]);
+    await runOk(["rm", "-rf", `${copy}/native/build`]);
+    await runOk(["chmod", "-R", "a+rX", copy]);
+    const deno = v.commandArgv([])[0];
+    const dir = await socketDir(v);
+    const sock = `${dir}/api.sock`;
+    const ns = await createNetns(v);
+    const args = ["-c", "--enable-sandbox", "--enable-seccomp", "-a", sock, "-r", "10"];
+    const proc = spawn(v.as(commandArgv([...args, String(ns.pid), "tap0"], { root: copy, deno })), {
+      ...v.processOptions,
+      name: "command under test",
+      fds: { 10: { kind: "write-file", path: `${dir}/ready` } },
+    });
+    v.defer(() => proc.stop());
+    assert.equal(await waitReady(`${dir}/ready`, proc), "1");
+    await assertAllSandboxed(await commandPid(proc), proc);
+    await ns.waitForPing("10.0.2.2", { proc });
+    proc.kill("SIGTERM");
+    const status = await proc.waitExit(10_000);
+    assert.ok(status, `still running after SIGTERM: ${proc.describe()}`);
+    assert.equal(status.code, 0, proc.describe());
+    await assert.rejects(Deno.lstat(sock), Deno.errors.NotFound, "the API socket is left");
+  },
+  { timeoutMs: 90_000 },
 );
