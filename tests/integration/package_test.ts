@@ -39,15 +39,48 @@ async function publishedFiles(): Promise<string[]> {
 const WORKER_MODULES = /^src\/workers\/(tap_reader|tcp_table|dns_resolver)\.ts$/;
 const WORKER_DELAY_MS = 2000;
 
+/** The package's name and version (deno.json), as a registry would serve it. */
+const PACKAGE = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}/deno.json`)) as {
+  name: string;
+  version: string;
+};
+
+/** SHA-256 of `bytes` in hex. */
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /**
- * Serves exactly `files` from the repository on 127.0.0.1, as a registry would; the Workers'
- * entry modules only after WORKER_DELAY_MS, so that a ready byte sent before the Workers run
- * would come well before any answer.
+ * Serves exactly `files` from the repository on 127.0.0.1, as a registry would: at the root (a
+ * plain URL to run), and as a JSR registry (`JSR_URL`) at /@scope/name/ with the package's
+ * metadata, for `jsr:` specifiers. The Workers' entry modules come only after WORKER_DELAY_MS,
+ * so that a ready byte sent before the Workers run would come well before any answer.
  */
 function serve(files: string[]): Deno.HttpServer<Deno.NetAddr> {
   const allowed = new Set(files);
+  const jsrPrefix = `${PACKAGE.name}/`;
+  const versionPrefix = `${jsrPrefix}${PACKAGE.version}/`;
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
-    const path = decodeURIComponent(new URL(request.url).pathname).slice(1);
+    let path = decodeURIComponent(new URL(request.url).pathname).slice(1);
+    if (path === `${jsrPrefix}meta.json`) {
+      const [scope, name] = PACKAGE.name.slice(1).split("/");
+      return Response.json({
+        scope,
+        name,
+        latest: PACKAGE.version,
+        versions: { [PACKAGE.version]: {} },
+      });
+    }
+    if (path === `${jsrPrefix}${PACKAGE.version}_meta.json`) {
+      const manifest: Record<string, { size: number; checksum: string }> = {};
+      for (const file of files) {
+        const bytes = await Deno.readFile(`${REPO_ROOT}/${file}`);
+        manifest[`/${file}`] = { size: bytes.length, checksum: `sha256-${await sha256(bytes)}` };
+      }
+      return Response.json({ manifest, exports: { ".": "./mod.ts" } });
+    }
+    if (path.startsWith(versionPrefix)) path = path.slice(versionPrefix.length);
     if (!allowed.has(path)) return new Response("not found", { status: 404 });
     if (WORKER_MODULES.test(path)) await new Promise((r) => setTimeout(r, WORKER_DELAY_MS));
     const type = path.endsWith(".ts") ? "application/typescript" : "application/octet-stream";
@@ -156,14 +189,15 @@ matrix(
 );
 
 matrix(
-  "a registry run with --enable-sandbox --enable-seccomp and only --allow-ffi --allow-net: the " +
-    "continuation runs the same URL from the module cache (its host's directory bound read-only, " +
-    "--cached-only), every thread sandboxed, ping answered, SIGTERM removes the API socket",
+  "a registry run (jsr:) with --enable-sandbox --enable-seccomp and only --allow-ffi --allow-net: " +
+    "the continuation runs the same specifier from the module cache (the registry's directory " +
+    "bound read-only, --cached-only), every thread sandboxed, ping answered, SIGTERM removes the " +
+    "API socket",
   async (v) => {
     const server = serve(await publishedFiles());
     v.defer(() => server.shutdown());
     const port = server.addr.port;
-    const url = `http://127.0.0.1:${port}/mod.ts`;
+    const url = `jsr:${PACKAGE.name}`;
     // The runtime's default cache, $HOME/.cache/deno, in a home of the test's own.
     const home = await v.tempDir();
     await Deno.chmod(home, 0o1777);
@@ -172,7 +206,8 @@ matrix(
     const sock = `${dir}/api.sock`;
     const ns = await createNetns(v);
     const deno = v.commandArgv([])[0];
-    const env = { ...v.processOptions.env, HOME: home };
+    // The registry at JSR_URL (Deno's variable for it) stands in for https://jsr.io/.
+    const env = { ...v.processOptions.env, HOME: home, JSR_URL: `http://127.0.0.1:${port}/` };
     const proc = v.spawn(
       [
         "env",
@@ -197,7 +232,7 @@ matrix(
     );
     assert.equal(await waitReady(`${dir}/ready`, proc, 60_000), "1");
     await ns.waitForPing("10.0.2.2", { proc });
-    // The same process (every wrapper execs), now the continuation of the URL, from the cache.
+    // The same process (every wrapper execs), now the continuation of the specifier, from the cache.
     // (/proc files through cat: the test runner may not read /proc itself)
     const cmdline = (await runOk(["cat", `/proc/${proc.pid}/cmdline`])).stdout.split("\0");
     assert.deepEqual(
