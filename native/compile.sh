@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds a single self-contained binary, ./slirp4netns, with `deno compile`. The binary carries
-# the prebuilt shims (native/prebuilt/, reached by literal dynamic imports in src/ffi/locate.ts)
-# and loads its architecture's through a memfd at run time, so it needs no file beside it.
+# the prebuilt shims and sandbox launchers (native/prebuilt/, reached by literal dynamic imports in
+# src/ffi/locate.ts) and loads or executes its architecture's through a memfd at run time, so it
+# needs no file beside it (--enable-sandbox binds the binary itself into the sandbox).
 # `deno compile` downloads its runtime (denort) on first use: this step needs network access.
 set -eu
 cd "$(dirname "$0")/.."

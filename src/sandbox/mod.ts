@@ -30,6 +30,23 @@
  *   exit fds, stdio. They are named in `--sandbox-continuation=<JSON>` (handoff.ts), the first
  *   argument of image 3, ahead of the unchanged slirp4netns arguments. Image 3 does not print the
  *   parse-time warnings or the banner again.
+ * - The launcher (image 2) is the local build in a checkout that has one, else the static
+ *   executable the package ships for this architecture (native/prebuilt/launcher_ARCH.ts, `deno
+ *   task prepublish`), written into a sealed memfd and executed as /proc/self/fd/N: a registry
+ *   run, a compiled binary or a checkout without a compiler. It never reads its own path, and
+ *   the memfd (close-on-exec) is gone once it runs.
+ * - How image 3 runs the program, by how image 1 ran (launch_plan.ts `Program`):
+ *   - a checkout (`deno run cli.ts`): the program's directory bound at /slirp4netns/app;
+ *   - a registry (`deno run jsr:@x/slirp4netns`, or an http(s) URL): the same specifier with
+ *     `--cached-only`, from the runtime's module cache, of which only the directory of the
+ *     package's host (DENO_DIR/remote/SCHEME/HOST, DENO_DIR found as Deno finds it) is bound,
+ *     read-only, below the scratch DENO_DIR; `--allow-import` for that host if image 1 had it.
+ *     Deno fetches a main module's static graph (and literal dynamic imports) up front, but a
+ *     Worker's modules only when it starts: image 1 therefore imports every module the
+ *     continuation will (module_cache.ts) in a throwaway Worker before the execve. Image 3 has
+ *     no way to fetch anything and no view of the caller's files;
+ *   - a compiled binary (`deno compile`): the binary bound at /slirp4netns/slirp4netns and run
+ *     directly (its modules are inside it).
  * - What image 3 sees (launch_plan.ts): a read-only tmpfs root with /etc and /run (read-only
  *   rbinds, slaves of the caller's mounts: changes there, such as a replaced resolv.conf, show
  *   through; nothing of ours propagates back), a resolv.conf that escapes them bound at its real
