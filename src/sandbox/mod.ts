@@ -89,7 +89,7 @@ import {
 } from "../ffi/shim.ts";
 import type { Handoff } from "./handoff.ts";
 import { denoDir, launcherArgs, type Program, remoteCachePath } from "./launch_plan.ts";
-import { cacheModules } from "./module_cache.ts";
+import { cacheContinuationModules } from "./module_cache.ts";
 
 export { CONTINUATION_FLAG, type Handoff, takeHandoff } from "./handoff.ts";
 export { blockedCallsLine, installSeccomp } from "./seccomp.ts";
@@ -134,7 +134,7 @@ async function remoteProgram(shim: Shim): Promise<Program | string> {
   if (ours === null || (mainOrigin !== null && mainOrigin !== new URL(import.meta.url).origin)) {
     return `the main module ${main} is not from the package's server (${import.meta.url})`;
   }
-  const notCached = await cacheModules();
+  const notCached = await cacheContinuationModules();
   if (notCached !== null) return notCached;
   const cwd = readLink(shim, "/proc/self/cwd") ?? "/";
   const root = denoDir({
