@@ -198,7 +198,7 @@ async function run(
     if (notInstalled !== null) return await failed(notInstalled);
     writeStdoutLine(sandbox!.blockedCallsLine());
   }
-  await network.started;
+  if (!(await network.started)) return await failed("a Worker failed to start");
   if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
 
   writeStderrLine(await stopped);

@@ -69,10 +69,10 @@ export class Network {
   /** The tap, and whether it carries virtio-net headers (TCP offload). */
   private readonly tap: Tap;
   /**
-   * Resolves once every Worker has started, so frames from the guest are answered (or once one
-   * has failed to; it logged why). Frames the guest sends earlier wait in the tap's queue.
+   * Resolves true once every Worker has started, so frames from the guest are answered; false
+   * once one has failed to (it logged why). Frames the guest sends earlier wait in the tap's queue.
    */
-  readonly started: Promise<void>;
+  readonly started: Promise<boolean>;
   readonly #shim: Shim;
   readonly #stopFd: number;
   readonly #datagrams: FrameRing;
@@ -142,8 +142,8 @@ export class Network {
       start,
     );
     this.#consumer = this.#consume();
-    this.started = Promise.all([this.#reader.started, this.tcp.started, this.dns?.started])
-      .then(() => {});
+    this.started = Promise.all([this.#reader.started, this.tcp.started, this.dns?.started ?? true])
+      .then((all) => all.every(Boolean));
   }
 
   /** Starts the stack on an open tap fd. The network owns the fd from now on. */

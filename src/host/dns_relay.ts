@@ -47,8 +47,8 @@ export class DnsRelay {
   readonly counters: Counters;
   /** The worker's query input, for the tap reader. */
   readonly feed: RingFeedChannel;
-  /** Resolves when the worker has started (or failed to). */
-  readonly started: Promise<void>;
+  /** Resolves true when the worker has started, false when it failed to (the reason is logged). */
+  readonly started: Promise<boolean>;
   readonly #worker: RingWorker;
 
   private constructor(options: DnsRelayOptions) {

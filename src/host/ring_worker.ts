@@ -47,8 +47,8 @@ export interface RingWorkerOptions {
 export class RingWorker {
   /** The worker's input, for the producer to attach a `RingFeed` to. */
   readonly feed: RingFeedChannel;
-  /** Resolves when the worker has started (or failed to). */
-  readonly started: Promise<void>;
+  /** Resolves true when the worker has started, false when it failed to (the reason is logged). */
+  readonly started: Promise<boolean>;
   readonly #shim: Shim;
   readonly #stopFd: number;
   readonly #worker: WorkerThread;

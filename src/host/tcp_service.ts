@@ -69,8 +69,8 @@ export class TcpService {
   readonly counters: Counters;
   /** The worker's segment input, for the tap reader. */
   readonly feed: RingFeedChannel;
-  /** Resolves when the worker has started (or failed to). */
-  readonly started: Promise<void>;
+  /** Resolves true when the worker has started, false when it failed to (the reason is logged). */
+  readonly started: Promise<boolean>;
   readonly #worker: RingWorker;
   readonly #forwards: RingFeed;
   readonly #record = new Uint8Array(FORWARD_RECORD.LENGTH);

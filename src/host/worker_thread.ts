@@ -60,15 +60,18 @@ export function prespawnWorker(url: URL): void {
  * ```
  */
 export class WorkerThread {
-  /** Resolves when the worker has started, has failed to, or was stopped before it was created. */
-  readonly started: Promise<void>;
+  /**
+   * Resolves true when the worker has started; false when it failed to (the reason is logged) or
+   * was stopped first.
+   */
+  readonly started: Promise<boolean>;
   readonly #stopped: Promise<void>;
-  readonly #startedOrNever: () => void;
+  readonly #startedOrNever: (ok: boolean) => void;
   #worker: Worker | null = null;
   #spawn: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(name: string, url: URL, start: unknown) {
-    let started!: () => void;
+    let started!: (ok: boolean) => void;
     let stopped!: () => void;
     this.started = new Promise((resolve) => started = resolve);
     this.#startedOrNever = started;
@@ -77,16 +80,16 @@ export class WorkerThread {
       this.#worker = worker;
       worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
         const message = event.data;
-        if (message.kind === "started") started();
+        if (message.kind === "started") started(true);
         if (message.kind === "error") log.error(`${name}: ${message.message}`);
         if (message.kind === "stopped") {
-          started();
+          started(false);
           stopped();
         }
       };
       const failed = (message: string) => {
         log.error(`${name}: ${message}`);
-        started();
+        started(false);
         stopped();
       };
       worker.onerror = (event) => {
@@ -125,7 +128,7 @@ export class WorkerThread {
     if (this.#spawn !== undefined) {
       clearTimeout(this.#spawn);
       this.#spawn = undefined;
-      this.#startedOrNever();
+      this.#startedOrNever(false);
       return;
     }
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -7,7 +7,7 @@ const WORKER = new URL("./testdata/echo_worker.ts", import.meta.url);
 Deno.test("WorkerThread.start() runs the worker, which starts and stops", async () => {
   const ran = new Int32Array(new SharedArrayBuffer(4));
   const thread = WorkerThread.start("test worker", WORKER, ran.buffer);
-  await thread.started;
+  assert.equal(await thread.started, true);
   assert.equal(Atomics.load(ran, 0), 1);
   await thread.stop();
 });
@@ -16,7 +16,7 @@ Deno.test("WorkerThread.stop() before the worker was created: it never is, and s
   const ran = new Int32Array(new SharedArrayBuffer(4));
   const thread = WorkerThread.start("test worker", WORKER, ran.buffer);
   await thread.stop();
-  await thread.started;
+  assert.equal(await thread.started, false);
   // Give a worker that was wrongly created every chance to run.
   for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.equal(Atomics.load(ran, 0), 0);
@@ -44,7 +44,7 @@ Deno.test("a prespawned worker that failed to load reports it when adopted; star
   stderr.writeSync = (bytes) => errors.push(new TextDecoder().decode(bytes)) && bytes.length;
   try {
     const thread = WorkerThread.start("broken worker", broken, null);
-    await thread.started;
+    assert.equal(await thread.started, false, "a worker that fails to load never started");
     await thread.stop();
   } finally {
     stderr.writeSync = original;
