@@ -29,6 +29,7 @@ import { DatagramNat } from "./host/datagram_nat.ts";
 import { DnsRelay } from "./host/dns_relay.ts";
 import { TcpService } from "./host/tcp_service.ts";
 import { WorkerThread } from "./host/worker_thread.ts";
+import type { CaptureShare } from "./link/capture.ts";
 import { type Tap, tapWriter } from "./link/tap_writer.ts";
 import { NEIGHBOR6_RECORD, NEIGHBOR_RECORD } from "./workers/records.ts";
 import type { TapReaderStart } from "./workers/tap_reader.ts";
@@ -95,7 +96,12 @@ export class Network {
     this.#stopFd = stopFd;
     const addresses = deriveAddresses(config.network, config.prefix, config.enableIpv6);
     this.addresses = addresses;
-    const tx = new GuestTx(tapWriter(shim, tap, "NAT"), config.mtu, addresses, this.counters);
+    const tx = new GuestTx(
+      tapWriter(shim, tap, "NAT", this.counters),
+      config.mtu,
+      addresses,
+      this.counters,
+    );
     this.#tx = tx;
     this.#neighbors = new GuestNeighbors(addresses);
     this.#arp = new ArpResponder(addresses, this.#neighbors, tx, this.counters);
@@ -146,8 +152,11 @@ export class Network {
       .then((all) => all.every(Boolean));
   }
 
-  /** Starts the stack on an open tap fd. The network owns the fd from now on. */
-  static async start(config: Config, tapFd: number): Promise<Network> {
+  /**
+   * Starts the stack on an open tap fd, capturing into `capture` (`--pcap`, see
+   * src/link/capture.ts) when given. The network owns both fds from now on.
+   */
+  static async start(config: Config, tapFd: number, capture?: CaptureShare): Promise<Network> {
     const shim = await loadShim();
     const nonblocking = shim.shim_set_nonblocking(tapFd, 1);
     if (nonblocking < 0) {
@@ -157,7 +166,9 @@ export class Network {
     if (vnet < 0) throw new Error(`Cannot query the tap device: ${errnoText(shim, -vnet)}`);
     const stopFd = shim.shim_eventfd();
     if (stopFd < 0) throw new Error(`Cannot create an eventfd: ${errnoText(shim, -stopFd)}`);
-    return new Network(shim, config, { fd: tapFd, vnet: vnet === 1 }, stopFd);
+    const tap: Tap = { fd: tapFd, vnet: vnet === 1 };
+    if (capture !== undefined) tap.capture = capture;
+    return new Network(shim, config, tap, stopFd);
   }
 
   /**
@@ -266,5 +277,6 @@ export class Network {
     await Promise.all([this.nat.stop(), this.dns?.stop(), this.tcp.stop()]);
     this.#shim.shim_close(this.#stopFd);
     this.#shim.shim_close(this.tap.fd);
+    if (this.tap.capture !== undefined) this.#shim.shim_close(this.tap.capture.fd);
   }
 }

@@ -226,6 +226,12 @@ export const COUNTER_NAMES = [
   "tx.exceeds_mtu",
   "tx.fragmented",
   "tx.fragment",
+  // Frames through the tap, as read and written (src/workers/tap_reader.ts, src/link/tap_writer.ts):
+  // bytes of the Ethernet frames, without virtio-net headers; a super-frame counts once.
+  "link.frames_from_guest",
+  "link.bytes_from_guest",
+  "link.frames_to_guest",
+  "link.bytes_to_guest",
 ] as const;
 
 /** The name of a counter. */

@@ -65,7 +65,12 @@ async function run(start: DnsResolverStart): Promise<void> {
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
-  const tx = new GuestTx(tapWriter(shim, start.tap, "DNS"), start.mtu, addresses, counters);
+  const tx = new GuestTx(
+    tapWriter(shim, start.tap, "DNS", counters),
+    start.mtu,
+    addresses,
+    counters,
+  );
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);

@@ -84,7 +84,7 @@ async function run(start: TcpTableStart): Promise<void> {
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
-  const link = tapWriter(shim, start.tap, "TCP");
+  const link = tapWriter(shim, start.tap, "TCP", counters);
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
