@@ -36,6 +36,7 @@ import type { TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, type ApiSocketFile, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
 import { TAP_READER_URL } from "./workers/urls.ts";
+import { type StatsParts, statsReturn, udpForwardFlowStats } from "./api/stats.ts";
 
 /** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
 const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
@@ -44,6 +45,8 @@ const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
  * super-frame, or a reassembled one) behind Ethernet.
  */
 const MAX_TAP_FRAME = 14 + 65535;
+/** How long get_stats waits for a worker's snapshot; the request is answered within 100 ms. */
+const SNAPSHOT_TIMEOUT_MS = 50;
 /** Frames handled before the event loop gets a turn (signals, timers, API clients). */
 const FRAMES_PER_TURN = 256;
 /** Offset of the IPv4 protocol byte in a frame (RFC 791 header, behind 14 bytes of Ethernet). */
@@ -203,6 +206,7 @@ export class Network {
           ipv6: v6 === null ? undefined : () => this.#neighbors.globalIpv6,
         },
         listeners,
+        stats: (connections) => this.stats(connections, listeners),
       });
     } catch (error) {
       sink.close();
@@ -214,11 +218,46 @@ export class Network {
     this.#forwardSink = sink;
   }
 
-  /** Every thread's non-zero counters summed, by name (drop reasons among them). */
-  counterTotals(): Record<string, number> {
+  /**
+   * The `return` object of get_stats (src/api/stats.ts): every thread's counters, and the TCP
+   * and DNS workers' snapshots, asked for in parallel and waited for at most
+   * `SNAPSHOT_TIMEOUT_MS` (a worker that does not answer shows as null).
+   */
+  async stats(connections: boolean, forwards?: HostForwards): Promise<unknown> {
+    const [tcp, nameservers] = await Promise.all([
+      this.tcp.snapshot(connections, SNAPSHOT_TIMEOUT_MS),
+      this.dns?.nameserverStats(SNAPSHOT_TIMEOUT_MS),
+    ]);
+    const now = performance.now();
+    const parts: StatsParts = {
+      counters: this.#counterTable(),
+      tcp,
+      udpFlows: this.nat.udpNat.flows,
+      icmpFlows: this.nat.icmpNat.flows,
+      forwards: this.#api?.table.list() ?? [],
+      forwardUsage: forwards?.usage() ?? new Map(),
+    };
+    if (nameservers !== undefined) parts.nameservers = nameservers;
+    if (connections) {
+      parts.flows = [
+        ...this.nat.udpNat.flowList(now),
+        ...this.nat.icmpNat.flowList(now),
+        ...(forwards?.udpFlows() ?? []).map((flow) => udpForwardFlowStats(flow, now)),
+      ];
+    }
+    return statsReturn(parts);
+  }
+
+  /** Every thread's counters summed, as a table. */
+  #counterTable(): Counters {
     const tables = [this.counters, this.readerCounters, this.tcp.counters];
     if (this.dns) tables.push(this.dns.counters);
-    return Counters.sum(tables).nonZero() as Record<string, number>;
+    return Counters.sum(tables);
+  }
+
+  /** Every thread's non-zero counters summed, by name (drop reasons among them). */
+  counterTotals(): Record<string, number> {
+    return this.#counterTable().nonZero() as Record<string, number>;
   }
 
   /** Asks the guest for the MAC of `ip`: ARP, or a neighbor solicitation for IPv6. */
