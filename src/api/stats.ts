@@ -84,7 +84,10 @@ export function statsReturn(parts: StatsParts) {
       dropped += value;
     }
   });
-  const protocols = Object.fromEntries(PROTOCOLS.map((p) => [p, group(c, p)]));
+  const protocols = Object.fromEntries(PROTOCOLS.map((p) => [p, group(c, p)])) as Record<
+    typeof PROTOCOLS[number],
+    Record<string, number>
+  >;
   const tcp = parts.tcp;
   const forwardedTcp = tcp?.forwards ?? {};
   const forwards = parts.forwards.map((f) => {

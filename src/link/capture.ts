@@ -72,8 +72,8 @@ export const CAPTURE_STATE = {
   BYTES: 8,
 } as const;
 
-/** Compare-and-swap attempts before a thread sleeps on the lock. */
-const SPINS = 64;
+/** Compare-and-swap attempts (about one append's writev) before a thread sleeps on the lock. */
+const SPINS = 1000;
 
 /**
  * Creates (truncates) `path` and writes the file header: the share to put in `Tap`, or the
