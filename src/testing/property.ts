@@ -2,7 +2,7 @@
  * Property testing (fast-check) for the parsers and builders: the pinned library, the run count,
  * and an independent Internet checksum to check ours against.
  *
- * `deno task test` runs each property `PROPERTY_RUNS` times (default 200, seconds for the whole
+ * `deno task test` runs each property `PROPERTY_RUNS` times (default 500, about a second for the whole
  * suite); `deno task fuzz` sets `FUZZ_RUNS` (and grants reading it) for a long run. A failure prints
  * the seed and the shrunk counterexample; replay it with `fc.assert(..., { seed, path })`.
  */
@@ -10,12 +10,12 @@ import fc from "npm:fast-check@4.11.0";
 
 export { fc };
 
-/** Runs per property: `FUZZ_RUNS` when the environment may be read and sets it, else 200. */
+/** Runs per property: `FUZZ_RUNS` when the environment may be read and sets it, else 500. */
 export const PROPERTY_RUNS: number = (() => {
   const granted = Deno.permissions.querySync({ name: "env", variable: "FUZZ_RUNS" });
-  if (granted.state !== "granted") return 200;
+  if (granted.state !== "granted") return 500;
   const runs = Number(Deno.env.get("FUZZ_RUNS"));
-  return Number.isSafeInteger(runs) && runs > 0 ? runs : 200;
+  return Number.isSafeInteger(runs) && runs > 0 ? runs : 500;
 })();
 
 /** fast-check parameters for one property. */
