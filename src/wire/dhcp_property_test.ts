@@ -24,7 +24,9 @@ const option = fc.oneof(
   fc.record({
     kind: fc.constant("text" as const),
     code,
-    value: fc.string({ maxLength: 300 }).map((s) => s.replace(/[^\x00-\x7f]/g, "?")),
+    value: fc.array(fc.integer({ min: 0, max: 0x7f }), { maxLength: 300 }).map((codes) =>
+      String.fromCharCode(...codes)
+    ),
   }),
 );
 
