@@ -253,3 +253,33 @@ matrix("--pcap to a file that cannot be created fails the start with a message",
     /pcap: cannot open \/nonexistent-dir\/x\.pcap: No such file or directory/,
   );
 });
+
+matrix(
+  "--pcap with --enable-sandbox and --enable-seccomp: the file opened before is written from inside",
+  async (v) => {
+    const side = await HostSide.create(v);
+    const dir = await sharedDir(v);
+    const conf = `${dir}/resolv.conf`;
+    await Deno.writeTextFile(
+      conf,
+      "# private: the guest sends no DNS here\nnameserver 127.0.0.53\n",
+    );
+    await Deno.chmod(conf, 0o644);
+    const pcap = `${dir}/sandboxed.pcap`;
+    const guest = await createNetns(v);
+    const proc = await side.startConfigured(v, guest, conf, [
+      "--enable-sandbox",
+      "--enable-seccomp",
+      `--pcap=${pcap}`,
+    ]);
+    const ping = await guest.run(["ping", "-n", "-c", "3", "-i", "0.2", "10.0.2.2"]);
+    assert.match(ping.stdout, /3 received/, describeResult(ping));
+    assert.doesNotMatch(proc.stderr, /pcap:/, proc.describe());
+    await proc.stop();
+    const lines = await tcpdumpLines(pcap);
+    // startConfigured's own pings come first; ours are the last three of each kind.
+    const requests = lines.filter((l) => /10\.0\.2\.100 > 10\.0\.2\.2: ICMP echo request/.test(l));
+    const replies = lines.filter((l) => /10\.0\.2\.2 > 10\.0\.2\.100: ICMP echo reply/.test(l));
+    assert.ok(requests.length >= 3 && replies.length === requests.length, lines.join("\n"));
+  },
+);
