@@ -206,7 +206,7 @@ export class Network {
           ipv6: v6 === null ? undefined : () => this.#neighbors.globalIpv6,
         },
         listeners,
-        stats: (connections) => this.stats(connections, listeners),
+        stats: (connections) => this.#stats(connections, listeners),
       });
     } catch (error) {
       sink.close();
@@ -223,7 +223,7 @@ export class Network {
    * and DNS workers' snapshots, asked for in parallel and waited for at most
    * `SNAPSHOT_TIMEOUT_MS` (a worker that does not answer shows as null).
    */
-  async stats(connections: boolean, forwards?: HostForwards): Promise<unknown> {
+  async #stats(connections: boolean, forwards: HostForwards): Promise<unknown> {
     const [tcp, nameservers] = await Promise.all([
       this.tcp.snapshot(connections, SNAPSHOT_TIMEOUT_MS),
       this.dns?.nameserverStats(SNAPSHOT_TIMEOUT_MS),
@@ -235,14 +235,14 @@ export class Network {
       udpFlows: this.nat.udpNat.flows,
       icmpFlows: this.nat.icmpNat.flows,
       forwards: this.#api?.table.list() ?? [],
-      forwardUsage: forwards?.usage() ?? new Map(),
+      forwardUsage: forwards.usage(),
     };
     if (nameservers !== undefined) parts.nameservers = nameservers;
     if (connections) {
       parts.flows = [
         ...this.nat.udpNat.flowList(now),
         ...this.nat.icmpNat.flowList(now),
-        ...(forwards?.udpFlows() ?? []).map((flow) => udpForwardFlowStats(flow, now)),
+        ...forwards.udpFlows().map((flow) => udpForwardFlowStats(flow, now)),
       ];
     }
     return statsReturn(parts);

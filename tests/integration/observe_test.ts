@@ -10,7 +10,7 @@ import { startDnsServer } from "../helpers/dns.ts";
 import { HostSide } from "../helpers/hostside.ts";
 import { matrix, type Variant } from "../helpers/matrix.ts";
 import { createNetns } from "../helpers/netns.ts";
-import { describeResult, run, runOk, spawn, waitFor } from "../helpers/process.ts";
+import { describeResult, type Proc, run, runOk, spawn, waitFor } from "../helpers/process.ts";
 import { buildTool } from "../helpers/tools.ts";
 
 /** A directory the variant's user may create files in. */
@@ -37,6 +37,15 @@ async function getStats(sock: string, connections = false): Promise<Stats> {
   });
   assert.ok(reply.return, JSON.stringify(reply));
   return reply.return;
+}
+
+/**
+ * SIGTERM and the exit: every thread finishes its turn, so a frame written to the tap is in the
+ * file too (SIGKILL could land between a tap write and its append).
+ */
+async function stopGracefully(proc: Proc): Promise<void> {
+  proc.kill("SIGTERM");
+  assert.ok((await proc.waitExit(10_000)) !== null, proc.describe());
 }
 
 /** `tcpdump -n -e -r FILE`: its lines; fails the test unless tcpdump read the file cleanly. */
@@ -171,7 +180,7 @@ matrix(
     assert.equal(listed.stats.forwards[0].connections, 2);
     await held.stop();
 
-    await proc.stop();
+    await stopGracefully(proc);
     const lines = await tcpdumpLines(pcap);
     const count = (re: RegExp) => lines.filter((line) => re.test(line)).length;
     assert.equal(count(/10\.0\.2\.100 > 10\.0\.2\.2: ICMP echo request/), after.icmp.echo_request);
@@ -232,7 +241,7 @@ matrix(
       warnings[0],
       /cannot write to .*capture\.pcap: No space left on device; capture stopped/,
     );
-    await proc.stop();
+    await stopGracefully(proc);
     // Every record is whole: tcpdump reads the file to its end without complaint.
     const lines = await tcpdumpLines(pcap);
     assert.ok(lines.length > 10, lines.join("\n"));
@@ -275,7 +284,7 @@ matrix(
     const ping = await guest.run(["ping", "-n", "-c", "3", "-i", "0.2", "10.0.2.2"]);
     assert.match(ping.stdout, /3 received/, describeResult(ping));
     assert.doesNotMatch(proc.stderr, /pcap:/, proc.describe());
-    await proc.stop();
+    await stopGracefully(proc);
     const lines = await tcpdumpLines(pcap);
     // startConfigured's own pings come first; ours are the last three of each kind.
     const requests = lines.filter((l) => /10\.0\.2\.100 > 10\.0\.2\.2: ICMP echo request/.test(l));
