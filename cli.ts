@@ -20,6 +20,7 @@ import { interfaceIpv4, interfaceIpv6 } from "./src/ffi/interfaces.ts";
 import { POLLHUP, PollSet } from "./src/ffi/poll.ts";
 import { cString, loadShim, type Shim } from "./src/ffi/shim.ts";
 import { prespawnWorker } from "./src/host/worker_thread.ts";
+import type { CaptureShare } from "./src/link/capture.ts";
 import { openTap } from "./src/link/open_tap.ts";
 import { log, setLogLevel, writeStderrLine } from "./src/log.ts";
 import { type Handoff, takeHandoff } from "./src/sandbox/handoff.ts";
@@ -102,6 +103,7 @@ async function sandboxOrFail(
   config: Config,
   tapFd: number,
   args: string[],
+  capture: CaptureShare | undefined,
 ): Promise<number> {
   const [{ ApiSocketError, bindApiSocket, closeApiSocket }, { enterSandbox }] = await Promise.all([
     import("./src/api/mod.ts"),
@@ -117,7 +119,7 @@ async function sandboxOrFail(
       return 1;
     }
   }
-  (await enterSandbox(shim, config, tapFd, api, args)).forEach(writeStderrLine);
+  (await enterSandbox(shim, config, tapFd, api, args, capture?.fd)).forEach(writeStderrLine);
   if (api !== undefined) closeApiSocket(shim, api);
   return 1;
 }
@@ -139,11 +141,27 @@ async function run(
     }
   });
   let tapFd: number;
+  let capture: CaptureShare | undefined;
   if (handoff !== null) {
     // Blocked by the first image across both execs; our listeners are in place now.
     shim.shim_unblock_stop_signals();
     tapFd = handoff.tapFd;
+    if (handoff.pcapFd !== undefined) {
+      const { adoptCapture } = await import("./src/link/capture.ts");
+      capture = adoptCapture(handoff.pcapFd, config.pcap ?? "");
+    }
   } else {
+    if (config.pcap !== undefined) {
+      // Before the tap: a file that cannot be written fails the start before the namespace is
+      // touched.
+      const { openCapture } = await import("./src/link/capture.ts");
+      const opened = openCapture(shim, config.pcap);
+      if ("error" in opened) {
+        writeStderrLine(opened.error);
+        return 1;
+      }
+      capture = opened;
+    }
     const tap = openTap(shim, config);
     if (!tap.ok) {
       tap.lines.forEach(writeStderrLine);
@@ -151,7 +169,7 @@ async function run(
     }
     tap.announce.forEach(writeStderrLine);
     bannerLines(config).forEach(writeStdoutLine);
-    if (config.enableSandbox) return await sandboxOrFail(shim, config, tap.fd, args);
+    if (config.enableSandbox) return await sandboxOrFail(shim, config, tap.fd, args, capture);
     tapFd = tap.fd;
   }
 
@@ -164,7 +182,7 @@ async function run(
   prespawnWorker(TCP_TABLE_URL);
   if (!config.disableDns) prespawnWorker(DNS_RESOLVER_URL);
   const [{ Network }, { ApiSocketError }, sandbox] = await stack;
-  const network = await Network.start(config, tapFd);
+  const network = await Network.start(config, tapFd, capture);
   const failed = async (line: string) => {
     writeStderrLine(line);
     await network.stop();

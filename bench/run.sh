@@ -8,7 +8,8 @@
 #   memory      VmRSS idle, with 1000 idle connections, during iperf3       (bench/metrics.ts)
 #   startup     start to tap0 existing and to the ready signal              (bench/metrics.ts)
 #   soak        VmRSS and fds over BENCH_SOAK_SECONDS of repeated work      (bench/soak.ts)
-#   BENCH_ONLY=throughput,latency,cpu,memory,startup,soak BENCH_SECONDS=4 BENCH_RUNS=3
+#   observe     ours only: what --pcap costs, get_stats latency idle and under load (bench/observe.ts)
+#   BENCH_ONLY=throughput,latency,cpu,memory,startup,soak,observe BENCH_SECONDS=4 BENCH_RUNS=3
 #   BENCH_MTUS=1500,65520 BENCH_SOAK_SECONDS=300 BENCH_SLIRP4NETNS=/usr/bin/slirp4netns
 #   BENCH_PASTA=/usr/bin/pasta (empty: leave it out; more knobs in bench/metrics.ts)
 # Needs iperf3, unshare, nsenter, setpriv, ping, ss, ncat and cc; run as root (or rootless with user
@@ -19,9 +20,9 @@ export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1
 for tool in iperf3 unshare nsenter setpriv ping ss ncat cc; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench/run.sh: $tool is missing" >&2; exit 1; }
 done
-only=",${BENCH_ONLY:-throughput,latency,cpu,memory,startup,soak},"
+only=",${BENCH_ONLY:-throughput,latency,cpu,memory,startup,soak,observe},"
 unknown=$(echo "$only" | tr ',' '\n' | grep -v -x -e '' -e throughput -e latency -e cpu -e memory \
-  -e startup -e soak || true)
+  -e startup -e soak -e observe || true)
 [ -z "$unknown" ] || { echo "bench/run.sh: unknown BENCH_ONLY section: $unknown" >&2; exit 1; }
 deno="deno run --allow-run --allow-read --allow-env --allow-sys=uid"
 case "$only" in
@@ -42,3 +43,7 @@ if [ -n "$metrics$soak" ]; then
 fi
 [ -z "$metrics" ] || BENCH_ONLY=$metrics $deno bench/metrics.ts "$@"
 [ -z "$soak" ] || $deno bench/soak.ts "$@"
+case "$only" in
+  # Its get_stats requests connect to the API socket (net) in /tmp (write).
+  *,observe,*) $deno --allow-write=/tmp --allow-net bench/observe.ts "$@" ;;
+esac

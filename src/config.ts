@@ -38,6 +38,8 @@ export interface Config {
   exitFd?: number;
   /** Path of the port-forwarding API socket (`--api-socket`). */
   apiSocket?: string;
+  /** `--pcap`: capture every frame of the tap into this file (src/link/capture.ts). */
+  pcap?: string;
   /** IPv6 on the link (`-6`). */
   enableIpv6: boolean;
   /** `--enable-sandbox`. */

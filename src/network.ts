@@ -29,12 +29,14 @@ import { DatagramNat } from "./host/datagram_nat.ts";
 import { DnsRelay } from "./host/dns_relay.ts";
 import { TcpService } from "./host/tcp_service.ts";
 import { WorkerThread } from "./host/worker_thread.ts";
+import type { CaptureShare } from "./link/capture.ts";
 import { type Tap, tapWriter } from "./link/tap_writer.ts";
 import { NEIGHBOR6_RECORD, NEIGHBOR_RECORD } from "./workers/records.ts";
 import type { TapReaderStart } from "./workers/tap_reader.ts";
 import { ApiService, type ApiSocketFile, HostForwards } from "./api/mod.ts";
 import { PortForwardSink } from "./host/port_forwards.ts";
 import { TAP_READER_URL } from "./workers/urls.ts";
+import { type StatsParts, statsReturn, udpForwardFlowStats } from "./api/stats.ts";
 
 /** Bytes of ring from the tap reader to this thread (UDP and ICMP): 64 frames of 64 KiB. */
 const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
@@ -43,6 +45,8 @@ const DATAGRAM_RING_BYTES = 4 * 1024 * 1024;
  * super-frame, or a reassembled one) behind Ethernet.
  */
 const MAX_TAP_FRAME = 14 + 65535;
+/** How long get_stats waits for a worker's snapshot; the request is answered within 100 ms. */
+const SNAPSHOT_TIMEOUT_MS = 50;
 /** Frames handled before the event loop gets a turn (signals, timers, API clients). */
 const FRAMES_PER_TURN = 256;
 /** Offset of the IPv4 protocol byte in a frame (RFC 791 header, behind 14 bytes of Ethernet). */
@@ -95,7 +99,12 @@ export class Network {
     this.#stopFd = stopFd;
     const addresses = deriveAddresses(config.network, config.prefix, config.enableIpv6);
     this.addresses = addresses;
-    const tx = new GuestTx(tapWriter(shim, tap, "NAT"), config.mtu, addresses, this.counters);
+    const tx = new GuestTx(
+      tapWriter(shim, tap, "NAT", this.counters),
+      config.mtu,
+      addresses,
+      this.counters,
+    );
     this.#tx = tx;
     this.#neighbors = new GuestNeighbors(addresses);
     this.#arp = new ArpResponder(addresses, this.#neighbors, tx, this.counters);
@@ -146,8 +155,11 @@ export class Network {
       .then((all) => all.every(Boolean));
   }
 
-  /** Starts the stack on an open tap fd. The network owns the fd from now on. */
-  static async start(config: Config, tapFd: number): Promise<Network> {
+  /**
+   * Starts the stack on an open tap fd, capturing into `capture` (`--pcap`, see
+   * src/link/capture.ts) when given. The network owns both fds from now on.
+   */
+  static async start(config: Config, tapFd: number, capture?: CaptureShare): Promise<Network> {
     const shim = await loadShim();
     const nonblocking = shim.shim_set_nonblocking(tapFd, 1);
     if (nonblocking < 0) {
@@ -157,7 +169,9 @@ export class Network {
     if (vnet < 0) throw new Error(`Cannot query the tap device: ${errnoText(shim, -vnet)}`);
     const stopFd = shim.shim_eventfd();
     if (stopFd < 0) throw new Error(`Cannot create an eventfd: ${errnoText(shim, -stopFd)}`);
-    return new Network(shim, config, { fd: tapFd, vnet: vnet === 1 }, stopFd);
+    const tap: Tap = { fd: tapFd, vnet: vnet === 1 };
+    if (capture !== undefined) tap.capture = capture;
+    return new Network(shim, config, tap, stopFd);
   }
 
   /**
@@ -192,6 +206,7 @@ export class Network {
           ipv6: v6 === null ? undefined : () => this.#neighbors.globalIpv6,
         },
         listeners,
+        stats: (connections) => this.#stats(connections, listeners),
       });
     } catch (error) {
       sink.close();
@@ -203,11 +218,46 @@ export class Network {
     this.#forwardSink = sink;
   }
 
-  /** Every thread's non-zero counters summed, by name (drop reasons among them). */
-  counterTotals(): Record<string, number> {
+  /**
+   * The `return` object of get_stats (src/api/stats.ts): every thread's counters, and the TCP
+   * and DNS workers' snapshots, asked for in parallel and waited for at most
+   * `SNAPSHOT_TIMEOUT_MS` (a worker that does not answer shows as null).
+   */
+  async #stats(connections: boolean, forwards: HostForwards): Promise<unknown> {
+    const [tcp, nameservers] = await Promise.all([
+      this.tcp.snapshot(connections, SNAPSHOT_TIMEOUT_MS),
+      this.dns?.nameserverStats(SNAPSHOT_TIMEOUT_MS),
+    ]);
+    const now = performance.now();
+    const parts: StatsParts = {
+      counters: this.#counterTable(),
+      tcp,
+      udpFlows: this.nat.udpNat.flows,
+      icmpFlows: this.nat.icmpNat.flows,
+      forwards: this.#api?.table.list() ?? [],
+      forwardUsage: forwards.usage(),
+    };
+    if (nameservers !== undefined) parts.nameservers = nameservers;
+    if (connections) {
+      parts.flows = [
+        ...this.nat.udpNat.flowList(now),
+        ...this.nat.icmpNat.flowList(now),
+        ...forwards.udpFlows().map((flow) => udpForwardFlowStats(flow, now)),
+      ];
+    }
+    return statsReturn(parts);
+  }
+
+  /** Every thread's counters summed, as a table. */
+  #counterTable(): Counters {
     const tables = [this.counters, this.readerCounters, this.tcp.counters];
     if (this.dns) tables.push(this.dns.counters);
-    return Counters.sum(tables).nonZero() as Record<string, number>;
+    return Counters.sum(tables);
+  }
+
+  /** Every thread's non-zero counters summed, by name (drop reasons among them). */
+  counterTotals(): Record<string, number> {
+    return this.#counterTable().nonZero() as Record<string, number>;
   }
 
   /** Asks the guest for the MAC of `ip`: ARP, or a neighbor solicitation for IPv6. */
@@ -266,5 +316,6 @@ export class Network {
     await Promise.all([this.nat.stop(), this.dns?.stop(), this.tcp.stop()]);
     this.#shim.shim_close(this.#stopFd);
     this.#shim.shim_close(this.tap.fd);
+    if (this.tap.capture !== undefined) this.#shim.shim_close(this.tap.capture.fd);
   }
 }

@@ -121,6 +121,11 @@ export interface UdpForwardFlow {
   /** Where the datagrams go in the guest. */
   readonly guestAddr: IpAddress;
   readonly guestPort: number;
+  /** When the flow was created (the forwards' clock, ms). */
+  readonly createdAt: number;
+  /** Payload bytes from the client to the guest, and from the guest to the client. */
+  readonly bytesToGuest: number;
+  readonly bytesFromGuest: number;
   /**
    * Sends a datagram from the guest to the client, from the forward's socket (so its source is
    * `host_addr:host_port`, what the client sent to). Returns the bytes sent or -errno (-EBADF once
@@ -137,8 +142,15 @@ export interface ForwardSink {
    * A host client connected to a TCP forward. The sink owns `fd` (non-blocking, close-on-exec,
    * already accepted) from this call on and must close it; it opens a connection to
    * `guestAddr:guestPort` from `client.addressForGuest:client.port` and relays bytes both ways.
+   * `forwardId` is the forward's API id (for get_stats).
    */
-  acceptedTcp(fd: number, client: ForwardClient, guestAddr: IpAddress, guestPort: number): void;
+  acceptedTcp(
+    fd: number,
+    client: ForwardClient,
+    guestAddr: IpAddress,
+    guestPort: number,
+    forwardId: number,
+  ): void;
   /**
    * Where the next forwarded datagram is received, read before each receive: typically the
    * payload area of the next frame to the guest, so the datagram is copied once.
@@ -194,10 +206,24 @@ function endpointKey(address: IpAddress, port: number): number | bigint {
   return typeof address === "bigint" ? (address << 16n) | BigInt(port) : address * 65536 + port;
 }
 
+/**
+ * What one forward carried (get_stats): TCP clients accepted, or UDP flows created, and for UDP
+ * the payload bytes each way (TCP bytes are counted by the TCP worker).
+ */
+export interface ForwardUsage {
+  proto: "tcp" | "udp";
+  connections: number;
+  /** UDP flows alive now (0 for TCP). */
+  openFlows: number;
+  bytesToGuest: number;
+  bytesFromGuest: number;
+}
+
 interface Listener {
   readonly id: number;
   readonly fd: number;
   readonly port: number;
+  readonly usage: ForwardUsage;
   close(): void;
 }
 
@@ -275,6 +301,20 @@ export class HostForwards implements ForwardListeners {
   /** Forwards listening now. */
   get size(): number {
     return this.#listeners.size;
+  }
+
+  /** What each open forward carried so far, by id (a copy). */
+  usage(): Map<number, ForwardUsage> {
+    const out = new Map<number, ForwardUsage>();
+    for (const [id, listener] of this.#listeners) out.set(id, { ...listener.usage });
+    return out;
+  }
+
+  /** Every UDP flow of every forward now, for get_stats's flow list. */
+  udpFlows(): UdpForwardFlow[] {
+    const out: UdpForwardFlow[] = [];
+    for (const inner of this.#replyIndex.values()) out.push(...inner.values());
+    return out;
   }
 
   /**
@@ -406,6 +446,13 @@ export class HostForwards implements ForwardListeners {
 
 class TcpListener implements Listener {
   token = -1;
+  readonly usage: ForwardUsage = {
+    proto: "tcp",
+    connections: 0,
+    openFlows: 0,
+    bytesToGuest: 0,
+    bytesFromGuest: 0,
+  };
   #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
@@ -435,10 +482,11 @@ class TcpListener implements Listener {
         return;
       }
       forwards.stats.tcpAccepted++;
+      this.usage.connections++;
       const peer = decodeSockaddr(scratch.bytes) ?? { address: 0, port: 0 };
       const client = forwards.clientOf(peer.address, peer.port, this.guestAddr);
       try {
-        this.sink.acceptedTcp(conn, client, this.guestAddr, this.guestPort);
+        this.sink.acceptedTcp(conn, client, this.guestAddr, this.guestPort, this.id);
       } catch (error) {
         shim.shim_close(conn);
         log.error(`forward ${this.id}: ${error instanceof Error ? error.stack : error}`);
@@ -466,6 +514,9 @@ class TcpListener implements Listener {
 class UdpFlow implements UdpForwardFlow {
   /** When the flow last carried a datagram either way. */
   lastActive: number;
+  readonly createdAt: number;
+  bytesToGuest = 0;
+  bytesFromGuest = 0;
   /** `lastActive` when the flow last moved to the tail of its listener's map. */
   orderedAt: number;
   closed = false;
@@ -480,7 +531,7 @@ class UdpFlow implements UdpForwardFlow {
     readonly guestPort: number,
     now: number,
   ) {
-    this.lastActive = this.orderedAt = now;
+    this.lastActive = this.orderedAt = this.createdAt = now;
     this.#clientAddressLength = encodeSockaddr(this.#clientAddress, client.address, client.port);
   }
 
@@ -498,6 +549,8 @@ class UdpFlow implements UdpForwardFlow {
     if (n >= 0) {
       this.lastActive = listener.forwards.now();
       listener.forwards.stats.udpToClients++;
+      listener.usage.bytesFromGuest += payload.length;
+      this.bytesFromGuest += payload.length;
     }
     return n;
   }
@@ -505,6 +558,13 @@ class UdpFlow implements UdpForwardFlow {
 
 class UdpListener implements Listener {
   token = -1;
+  readonly usage: ForwardUsage = {
+    proto: "udp",
+    connections: 0,
+    openFlows: 0,
+    bytesToGuest: 0,
+    bytesFromGuest: 0,
+  };
   /** Flows by client address:port, roughly least recently active first (see `#sweep`). */
   readonly #flows = new Map<number | bigint, UdpFlow>();
   #closed = false;
@@ -541,6 +601,8 @@ class UdpListener implements Listener {
       const now = forwards.now();
       const flow = this.#flowFor(peer.address, peer.port, now);
       flow.lastActive = now;
+      flow.bytesToGuest += n;
+      this.usage.bytesToGuest += n;
       forwards.stats.udpFromClients++;
       try {
         sink.udpDatagram(flow, n, now);
@@ -567,6 +629,8 @@ class UdpListener implements Listener {
     this.#flows.set(key, flow);
     this.forwards.indexFlow(flow);
     this.forwards.stats.udpFlowsCreated++;
+    this.usage.connections++;
+    this.usage.openFlows++;
     return flow;
   }
 
@@ -594,6 +658,7 @@ class UdpListener implements Listener {
   forget(flow: UdpFlow): void {
     if (flow.closed) return;
     flow.closed = true;
+    this.usage.openFlows--;
     this.#flows.delete(endpointKey(flow.client.address, flow.client.port));
     this.forwards.unindexFlow(flow);
   }

@@ -46,6 +46,11 @@ export interface ApiServiceOptions {
   guestDefaults: GuestDefaults;
   /** The host listeners (a HostForwards with the network's ForwardSink). */
   listeners: ForwardListeners;
+  /**
+   * The `return` object of `get_stats` (src/api/stats.ts), with the open flows when
+   * `connections`; without it get_stats answers an error.
+   */
+  stats?: (connections: boolean) => Promise<unknown>;
   /** Server tuning, for tests. */
   server?: Omit<ApiServerOptions, "handle">;
 }
@@ -86,12 +91,14 @@ export class ApiService {
   readonly #shim: Shim;
   readonly #guestDefaults: GuestDefaults;
   readonly #listeners: ForwardListeners;
+  readonly #stats: ((connections: boolean) => Promise<unknown>) | undefined;
   #server: ApiServer | null = null;
 
   private constructor(shim: Shim, options: ApiServiceOptions) {
     this.#shim = shim;
     this.#guestDefaults = options.guestDefaults;
     this.#listeners = options.listeners;
+    this.#stats = options.stats;
   }
 
   /**
@@ -112,15 +119,22 @@ export class ApiService {
     return this.#server;
   }
 
-  /** Answers one request (the bytes of one connection), running its command. */
-  handle(request: Uint8Array): string {
+  /**
+   * Answers one request (the bytes of one connection), running its command; get_stats answers
+   * later (a Promise), once the workers' snapshots are in.
+   */
+  handle(request: Uint8Array): string | Promise<string> {
     const parsed = parseRequest(request, this.#guestDefaults);
     return parsed.ok ? this.execute(parsed.command) : parsed.reply;
   }
 
   /** Runs a validated command and returns the reply. */
-  execute(command: ApiCommand): string {
+  execute(command: ApiCommand): string | Promise<string> {
     switch (command.execute) {
+      case "get_stats": {
+        if (this.#stats === undefined) return errorReply(ERRORS.statsUnavailable);
+        return this.#stats(command.connections).then((stats) => JSON.stringify({ return: stats }));
+      }
       case "add_hostfwd": {
         const spec = command.forward;
         // The registry first: a clash gets the kernel's word for it even where the kernel would

@@ -50,7 +50,9 @@ export interface GuestDefaults {
 export type ApiCommand =
   | { execute: "add_hostfwd"; forward: ForwardSpec }
   | { execute: "list_hostfwd" }
-  | { execute: "remove_hostfwd"; id: number };
+  | { execute: "remove_hostfwd"; id: number }
+  /** Ours: the network's counters, connections and flows (src/api/stats.ts). */
+  | { execute: "get_stats"; connections: boolean };
 
 /** A request is either a command to run or already answered with an error reply. */
 export type ParsedRequest = { ok: true; command: ApiCommand } | { ok: false; reply: string };
@@ -69,6 +71,14 @@ export const ERRORS = {
   guestPort: "bad request: add_hostfwd: bad arguments.guest_port",
   addFailed: "bad request: add_hostfwd: slirp_add_hostfwd failed",
   id: "bad request: remove_hostfwd: bad arguments.id",
+  /** Ours: get_stats with `arguments` that is not an object. */
+  statsArguments: "bad request: get_stats: bad arguments",
+  /** Ours: get_stats with `arguments.connections` that is not a boolean. */
+  statsConnections: "bad request: get_stats: bad arguments.connections",
+  /** Ours: get_stats on an API without a network behind it (tests). */
+  statsUnavailable: "bad request: get_stats: not available",
+  /** Ours, followed by the argument's name. */
+  statsUnknown: "bad request: get_stats: unknown argument: ",
   /** Ours, after `guestAddr`: an IPv6 guest address without `-6`. */
   ipv6Off: ": IPv6 is not enabled (-6)",
   /** Ours, after `guestAddr`: no IPv6 address of the guest is known to default to. */
@@ -228,10 +238,30 @@ function parseRemove(root: JsonObject): ParsedRequest {
   return { ok: true, command: { execute: "remove_hostfwd", id } };
 }
 
+/** get_stats: no arguments, or only `connections`, a boolean. */
+function parseStats(root: JsonObject): ParsedRequest {
+  const args = root.get("arguments");
+  if (args === undefined || args === null) {
+    return { ok: true, command: { execute: "get_stats", connections: false } };
+  }
+  if (!(args instanceof Map)) return { ok: false, reply: errorReply(ERRORS.statsArguments) };
+  for (const name of args.keys()) {
+    if (name !== "connections") {
+      // The name as JSON text: whatever bytes it holds, the reply stays one line of JSON.
+      return { ok: false, reply: errorReply(ERRORS.statsUnknown + JSON.stringify(name)) };
+    }
+  }
+  const connections = args.get("connections") ?? false;
+  if (typeof connections !== "boolean") {
+    return { ok: false, reply: errorReply(ERRORS.statsConnections) };
+  }
+  return { ok: true, command: { execute: "get_stats", connections } };
+}
+
 /**
  * Parses one request: the first JSON value in `request` (slirp4netns's parser ignores what follows
  * it, and so do we), which must be an object with a string `execute` naming one of the three
- * commands. `defaults` gives the default `guest_addr` of each family. The size limit is the
+ * commands, or our `get_stats`. `defaults` gives the default `guest_addr` of each family. The size limit is the
  * server's: it never passes `MAX_REQUEST_BYTES` or more.
  *
  * @example
@@ -259,6 +289,8 @@ export function parseRequest(request: Uint8Array, defaults: GuestDefaults): Pars
       return { ok: true, command: { execute: "list_hostfwd" } };
     case "remove_hostfwd":
       return parseRemove(root);
+    case "get_stats":
+      return parseStats(root);
     default:
       return { ok: false, reply: errorReply(ERRORS.unknownExecute) };
   }

@@ -444,3 +444,44 @@ Deno.test("remove_hostfwd: id must be a whole positive number", () => {
     command: { execute: "remove_hostfwd", id: 1 },
   });
 });
+
+Deno.test("parseRequest() reads get_stats with no arguments or a boolean connections", () => {
+  const parse = (text: string) =>
+    parseRequest(new TextEncoder().encode(text), { ipv4: 0x0a000264 });
+  assert.deepEqual(parse('{"execute":"get_stats"}'), {
+    ok: true,
+    command: { execute: "get_stats", connections: false },
+  });
+  assert.deepEqual(parse('{"execute":"get_stats","arguments":null}'), {
+    ok: true,
+    command: { execute: "get_stats", connections: false },
+  });
+  assert.deepEqual(parse('{"execute":"get_stats","arguments":{}}'), {
+    ok: true,
+    command: { execute: "get_stats", connections: false },
+  });
+  assert.deepEqual(parse('{"execute":"get_stats","arguments":{"connections":true}}'), {
+    ok: true,
+    command: { execute: "get_stats", connections: true },
+  });
+});
+
+Deno.test("parseRequest() answers bad get_stats arguments with an error object naming them", () => {
+  const reply = (text: string) => {
+    const parsed = parseRequest(new TextEncoder().encode(text), { ipv4: 0x0a000264 });
+    assert.equal(parsed.ok, false, text);
+    return parsed.ok ? "" : parsed.reply;
+  };
+  assert.equal(
+    reply('{"execute":"get_stats","arguments":{"connections":1}}'),
+    '{"error":{"desc":"bad request: get_stats: bad arguments.connections"}}',
+  );
+  assert.equal(
+    reply('{"execute":"get_stats","arguments":[true]}'),
+    '{"error":{"desc":"bad request: get_stats: bad arguments"}}',
+  );
+  assert.equal(
+    reply('{"execute":"get_stats","arguments":{"connections":true,"x\\"y":0}}'),
+    '{"error":{"desc":"bad request: get_stats: unknown argument: \\"x\\\\\\"y\\""}}',
+  );
+});

@@ -62,7 +62,7 @@ export class ApiSocketError extends Error {
 /** How the server answers; the protocol and the forwards live behind it. */
 export interface ApiServerOptions {
   /** Answers one request: the bytes of its first JSON value, or all that arrived. */
-  handle(request: Uint8Array): string;
+  handle(request: Uint8Array): string | Promise<string>;
   /** Default `API_DEADLINE_MS`. */
   deadlineMs?: number;
   /** Default `API_LINGER_MS`. */
@@ -347,15 +347,19 @@ export class ApiServer {
     this.#readiness.modify(client.token, client.fd, events);
   }
 
-  /** @internal Answers a request, never throwing. */
-  answer(request: Uint8Array): string {
+  /** @internal Answers a request, never throwing (nor rejecting). */
+  answer(request: Uint8Array): string | Promise<string> {
     this.answered++;
     if (logEnabled("debug")) log.debug(`api_handler: got request: ${requestForLog(request)}`);
-    try {
-      return this.#options.handle(request);
-    } catch (error) {
+    const failed = (error: unknown) => {
       log.error(`api_handler: ${error instanceof Error ? error.stack : error}`);
       return errorReply("bad request: internal error");
+    };
+    try {
+      const reply = this.#options.handle(request);
+      return typeof reply === "string" ? reply : reply.catch(failed);
+    } catch (error) {
+      return failed(error);
     }
   }
 
@@ -391,7 +395,7 @@ export class ApiServer {
 /** One connection: reading its request, writing the reply, then discarding until it closes. */
 class ApiClient {
   token = -1;
-  #phase: "reading" | "writing" | "lingering" | "closed" = "reading";
+  #phase: "reading" | "answering" | "writing" | "lingering" | "closed" = "reading";
   #buffer: Uint8Array | null = new Uint8Array(MAX_REQUEST_BYTES);
   #length = 0;
   readonly #framer = new JsonFramer();
@@ -425,6 +429,9 @@ class ApiClient {
         return this.#write();
       case "lingering":
         return this.#discard();
+      case "answering":
+        // Watched for no event: only a hang-up or an error comes, and nobody is left to answer.
+        return this.close();
     }
   }
 
@@ -451,8 +458,19 @@ class ApiClient {
     }
   }
 
-  #respond(reply: string): void {
+  #respond(reply: string | Promise<string>): void {
     this.#buffer = null;
+    if (typeof reply !== "string") {
+      // Answered later (get_stats): nothing is read meanwhile; a close in between wins.
+      this.#phase = "answering";
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.server.watch(this, 0);
+      reply.then((text) => {
+        if (this.#phase === "answering") this.#respond(text);
+      });
+      return;
+    }
     this.#reply = encoder.encode(reply);
     this.#phase = "writing";
     this.#write();

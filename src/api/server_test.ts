@@ -51,6 +51,7 @@ interface Fixture {
 async function start(
   label: string,
   server: { deadlineMs?: number; lingerMs?: number; maxClients?: number } = {},
+  stats?: (connections: boolean) => Promise<unknown>,
 ): Promise<Fixture> {
   const shim = await loadShim();
   const reactor = Reactor.create(shim);
@@ -62,6 +63,7 @@ async function start(
     guestDefaults: { ipv4: GUEST },
     listeners,
     server,
+    stats,
   });
   return {
     shim,
@@ -452,4 +454,57 @@ Deno.test("splitSocketPath() names the directory to hold and the file in it", ()
   assert.deepEqual(splitSocketPath("/api.sock"), { dir: "/", name: "api.sock" });
   assert.deepEqual(splitSocketPath("api.sock"), { dir: ".", name: "api.sock" });
   assert.deepEqual(splitSocketPath("a/b.sock"), { dir: "a", name: "b.sock" });
+});
+
+Deno.test("API socket answers get_stats once its figures are in, and errors for bad arguments", async () => {
+  const asked: boolean[] = [];
+  const f = await start("stats", {}, async (connections) => {
+    asked.push(connections);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return { link: { frames_from_guest: 7 }, ...(connections ? { connections: [] } : {}) };
+  });
+  try {
+    assert.equal(
+      await f.request('{"execute":"get_stats"}'),
+      '{"return":{"link":{"frames_from_guest":7}}}',
+    );
+    assert.equal(
+      await f.request('{"execute":"get_stats","arguments":{"connections":true}}'),
+      '{"return":{"link":{"frames_from_guest":7},"connections":[]}}',
+    );
+    assert.deepEqual(asked, [false, true]);
+    assert.equal(
+      await f.request('{"execute":"get_stats","arguments":{"verbose":1}}'),
+      '{"error":{"desc":"bad request: get_stats: unknown argument: \\"verbose\\""}}',
+    );
+    // The other requests still answer at once.
+    assert.equal(await f.request('{"execute":"list_hostfwd"}'), '{"entries":[]}');
+  } finally {
+    await f.stop();
+  }
+});
+
+Deno.test("API socket: a get_stats whose figures fail gets an error object, and serving goes on", async () => {
+  const f = await start("stats-fail", {}, () => Promise.reject(new Error("worker gone")));
+  try {
+    assert.equal(
+      await f.request('{"execute":"get_stats"}'),
+      '{"error":{"desc":"bad request: internal error"}}',
+    );
+    assert.equal(await f.request('{"execute":"list_hostfwd"}'), '{"entries":[]}');
+  } finally {
+    await f.stop();
+  }
+});
+
+Deno.test("API socket: get_stats without a network behind it is an error", async () => {
+  const f = await start("stats-none");
+  try {
+    assert.equal(
+      await f.request('{"execute":"get_stats"}'),
+      '{"error":{"desc":"bad request: get_stats: not available"}}',
+    );
+  } finally {
+    await f.stop();
+  }
 });

@@ -69,6 +69,7 @@ export const LONG_OPTIONS: readonly LongOption[] = [
   // Ours.
   { name: "debug", hasArg: "none", id: "debug" },
   { name: "log-level", hasArg: "required", id: "log-level" },
+  { name: "pcap", hasArg: "required", id: "pcap" },
 ];
 
 /** The smallest MTU we accept: IPv4's minimum link MTU (RFC 791), which Linux and libslirp enforce. */
@@ -100,6 +101,7 @@ interface GivenOptions {
   macAddress?: string;
   targetType?: string;
   logLevel: LogLevel;
+  pcap?: string;
 }
 
 /** A reason to stop: messages for stderr, and whether the usage text follows on stdout. */
@@ -242,6 +244,9 @@ function applyOption(
         return stop(`log-level must be one of ${LEVELS.join(", ")}`, true);
       }
       given.logLevel = value as LogLevel;
+      return;
+    case "pcap":
+      given.pcap = value;
       return;
   }
   // Unreachable: getoptLong reports only ids from LONG_OPTIONS and SHORT_OPTIONS.
@@ -387,6 +392,7 @@ function buildConfig(given: GivenOptions, target: TapTarget, host: HostChecks): 
   if (given.readyFd !== undefined) config.readyFd = given.readyFd;
   if (given.exitFd !== undefined) config.exitFd = given.exitFd;
   if (given.apiSocket !== undefined) config.apiSocket = given.apiSocket;
+  if (given.pcap !== undefined) config.pcap = given.pcap;
   if (given.outboundAddr !== undefined) {
     const address = resolveOutboundAddr(given.outboundAddr, host);
     if (isStop(address)) return address;

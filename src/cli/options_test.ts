@@ -615,16 +615,25 @@ Deno.test("parseCommandLine() sets the log level with --debug and --log-level", 
   );
 });
 
+Deno.test("parseCommandLine() takes --pcap=FILE, abbreviated too, and nothing without it", () => {
+  strictEqual(run("1", "t").config.pcap, undefined);
+  strictEqual(run("--pcap=/tmp/x.pcap", "1", "t").config.pcap, "/tmp/x.pcap");
+  strictEqual(run("--pc", "/tmp/y.pcap", "1", "t").config.pcap, "/tmp/y.pcap");
+  strictEqual(run("1", "--pcap", "z.pcap", "t").config.pcap, "z.pcap");
+  strictEqual(exitOf("1", "t", "--pcap").code, 1);
+});
+
 Deno.test("parseCommandLine() keeps every abbreviation slirp4netns accepts", () => {
-  const upstream = LONG_OPTIONS.filter((o) => o.name !== "debug" && o.name !== "log-level");
+  const ours = ["debug", "log-level", "pcap"];
+  const upstream = LONG_OPTIONS.filter((o) => !ours.includes(o.name));
   for (const option of upstream) {
     for (let length = 1; length <= option.name.length; length++) {
       const prefix = option.name.slice(0, length);
       const candidates = upstream.filter((o) => o.name.startsWith(prefix));
       const exact = upstream.some((o) => o.name === prefix);
       if (!exact && candidates.length > 1) continue; // ambiguous upstream too
-      const ours = LONG_OPTIONS.filter((o) => o.name.startsWith(prefix));
-      ok(exact || ours.length === 1, `--${prefix} would become ambiguous`);
+      const matching = LONG_OPTIONS.filter((o) => o.name.startsWith(prefix));
+      ok(exact || matching.length === 1, `--${prefix} would become ambiguous`);
     }
   }
   // A few that users write, from the reference.

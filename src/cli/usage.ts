@@ -7,7 +7,7 @@ import { SLIRP_CONFIG_VERSION_MAX, VERSION } from "./version.ts";
 
 /**
  * The usage text, as slirp4netns HEAD prints it (including its two literal TABs), plus our
- * `--log-level` and `--debug` lines. Ends with a newline.
+ * `--log-level`, `--debug` and `--pcap` lines. Ends with a newline.
  *
  * @example
  * ```ts
@@ -39,6 +39,7 @@ export function usageText(programName = "slirp4netns"): string {
     "--target-type=TYPE       specify the target type ([netns|bess], default=netns)",
     "--log-level=LEVEL        set the stderr log level ([error|warn|info|debug|trace], default=info)",
     "--debug                  same as --log-level=debug",
+    "--pcap=FILE              capture every frame of the tap to FILE (pcap format)",
     "-h, --help               show this help and exit",
     "-v, --version            show version and exit",
     "",

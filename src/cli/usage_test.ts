@@ -34,10 +34,11 @@ Deno.test("usageText() is slirp4netns HEAD's text plus one line per option of ou
     .replace("([path|pid], default=pid)", "([path|pid|tapfd], default=pid)")
     .split("\n");
   const ours = usageText().split("\n");
-  deepStrictEqual(ours.filter((line) => !/^--(log-level|debug)\b/.test(line)), head);
-  deepStrictEqual(ours.filter((line) => /^--(log-level|debug)\b/.test(line)), [
+  deepStrictEqual(ours.filter((line) => !/^--(log-level|debug|pcap)\b/.test(line)), head);
+  deepStrictEqual(ours.filter((line) => /^--(log-level|debug|pcap)\b/.test(line)), [
     "--log-level=LEVEL        set the stderr log level ([error|warn|info|debug|trace], default=info)",
     "--debug                  same as --log-level=debug",
+    "--pcap=FILE              capture every frame of the tap to FILE (pcap format)",
   ]);
 });
 

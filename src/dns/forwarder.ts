@@ -85,8 +85,25 @@ export interface GuestAnswers {
   answer(to: GuestEndpoint, message: Uint8Array): void;
 }
 
+/** What one nameserver did so far (get_stats), kept while the forwarder lives. */
+export interface NameserverStats {
+  /** The address as resolv.conf gives it (with `%scope` for a scoped one). */
+  address: string;
+  /** Queries sent to it (every attempt). */
+  forwarded: number;
+  /** Answers from it given to the guest. */
+  answered: number;
+  /** Attempts that timed out. */
+  timeouts: number;
+  /** Socket errors (ICMP unreachable, send or socket failures). */
+  errors: number;
+  /** SERVFAIL, REFUSED or NOTIMP answers when another server was left to ask. */
+  rejected: number;
+}
+
 interface Server {
   readonly key: string;
+  readonly stats: NameserverStats;
   nameserver: Nameserver;
   downUntil: number;
   socket: UpstreamSocket | null;
@@ -233,6 +250,8 @@ export class DnsForwarder {
   readonly #counters: Counters;
   readonly #random16: () => number;
   readonly #servers = new Map<string, Server>();
+  /** Per nameserver ever asked, by key; survives a server leaving resolv.conf. */
+  readonly #stats = new Map<string, NameserverStats>();
   readonly #byHandle = new Map<number, UpstreamSocket>();
   readonly #timers = new Timers();
   readonly #scratch = new Uint8Array(512);
@@ -355,6 +374,7 @@ export class DnsForwarder {
     if (rejected && query.order.slice(query.next).some((s) => !query.rejectedBy!.has(s))) {
       // glibc's stub does the same: another server may know better.
       counters.bump(C["dns.upstream_rejected"]);
+      server.stats.rejected++;
       for (const attempt of query.attempts) {
         if (attempt.socket === socket && attempt.id === readU16(message, DNS.ID)) {
           attempt.live = false;
@@ -366,6 +386,7 @@ export class DnsForwarder {
     }
     writeU16(message, DNS.ID, query.guestId);
     counters.bump(C["dns.answer"]);
+    server.stats.answered++;
     this.#settle(query, now);
     this.#guest.answer(query.from, message);
   }
@@ -379,6 +400,7 @@ export class DnsForwarder {
     const socket = this.#byHandle.get(handle);
     if (socket === undefined) return;
     this.#counters.bump(C["dns.upstream_error"]);
+    socket.server.stats.errors++;
     this.#retire(socket);
     socket.server.downUntil = now + DOWN_MS;
     const waiting = new Set(socket.ids.values());
@@ -392,6 +414,11 @@ export class DnsForwarder {
       const last = query.attempts[query.attempts.length - 1];
       if (last.socket === socket || query.next >= query.order.length) this.#tryNext(query, now);
     }
+  }
+
+  /** What each nameserver asked so far did, in the order they were first asked (copies). */
+  nameserverStats(): NameserverStats[] {
+    return [...this.#stats.values()].map((stats) => ({ ...stats }));
   }
 
   /** Runs the timers due at `now`. */
@@ -412,6 +439,7 @@ export class DnsForwarder {
       }
       this.#counters.bump(C["dns.upstream_timeout"]);
       const last = query.attempts[query.attempts.length - 1];
+      last.socket.server.stats.timeouts++;
       last.socket.server.downUntil = now + DOWN_MS;
       this.#release(last, now);
       this.#tryNext(query, now);
@@ -437,7 +465,24 @@ export class DnsForwarder {
       keep.add(key);
       let server = this.#servers.get(key);
       if (server === undefined) {
-        server = { key, nameserver, downUntil: 0, socket: null, inFlight: 0, waiting: [] };
+        const stats = this.#stats.get(key) ?? {
+          address: key,
+          forwarded: 0,
+          answered: 0,
+          timeouts: 0,
+          errors: 0,
+          rejected: 0,
+        };
+        this.#stats.set(key, stats);
+        server = {
+          key,
+          stats,
+          nameserver,
+          downUntil: 0,
+          socket: null,
+          inFlight: 0,
+          waiting: [],
+        };
         this.#servers.set(key, server);
       }
       listed.push(server);
@@ -500,6 +545,7 @@ export class DnsForwarder {
     const sent = this.#sockets.send(socket.handle, query.message);
     if (sent < 0) {
       this.#counters.bump(C["dns.upstream_error"]);
+      server.stats.errors++;
       server.downUntil = now + DOWN_MS;
       this.#retire(socket);
       return false;
@@ -507,6 +553,7 @@ export class DnsForwarder {
     socket.ids.set(id, query);
     query.attempts.push({ socket, id, live: true, counted: true });
     server.inFlight++;
+    server.stats.forwarded++;
     this.#counters.bump(C["dns.forwarded"]);
     query.deadline = now + timeoutMs;
     this.#timers.push(query.deadline, query);
@@ -534,6 +581,7 @@ export class DnsForwarder {
     const handle = this.#sockets.open(server.nameserver);
     if (handle < 0) {
       this.#counters.bump(C["dns.upstream_error"]);
+      server.stats.errors++;
       return null;
     }
     const socket: UpstreamSocket = { handle, server, ids: new Map(), uses: 0, retired: false };

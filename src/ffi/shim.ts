@@ -187,6 +187,11 @@ export const SHIM_SYMBOLS = {
   shim_seccomp_action_available: { parameters: ["u32"], result: "i32" },
   // int shim_seccomp_install(const void *filter, int count)
   shim_seccomp_install: { parameters: ["buffer", "i32"], result: "i32" },
+  // --- native/pcap.c ---
+  // int shim_pcap_open(const char *path)
+  shim_pcap_open: { parameters: ["buffer"], result: "i32" },
+  // int shim_pcap_append(int fd, const void *frame, int len, int snaplen)
+  shim_pcap_append: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The shim's functions. */

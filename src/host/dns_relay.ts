@@ -5,6 +5,7 @@
  * writes answers to the tap itself and counts in its own table.
  */
 
+import type { NameserverStats } from "../dns/forwarder.ts";
 import type { Config } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
 import type { Tap } from "../link/tap_writer.ts";
@@ -81,6 +82,14 @@ export class DnsRelay {
   /** Starts the worker; throws if its eventfds cannot be created. */
   static start(options: DnsRelayOptions): DnsRelay {
     return new DnsRelay(options);
+  }
+
+  /** What each nameserver did so far (get_stats), or null if the worker gave no answer in time. */
+  async nameserverStats(timeoutMs: number): Promise<NameserverStats[] | null> {
+    const value = await this.#worker.snapshot(0, timeoutMs) as
+      | { nameservers: NameserverStats[] }
+      | null;
+    return value?.nameservers ?? null;
   }
 
   /** Stops the worker and closes the eventfds (not the tap). Idempotent. */

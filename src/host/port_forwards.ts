@@ -41,6 +41,7 @@ interface Waiting {
   guestAddr: IpAddress;
   guestPort: number;
   deadline: number;
+  forwardId: number;
 }
 
 /** What the sink needs of the running network. */
@@ -91,7 +92,13 @@ export class PortForwardSink implements ForwardSink {
     return this.#waiting.length;
   }
 
-  acceptedTcp(fd: number, client: ForwardClient, guestAddr: IpAddress, guestPort: number): void {
+  acceptedTcp(
+    fd: number,
+    client: ForwardClient,
+    guestAddr: IpAddress,
+    guestPort: number,
+    forwardId = 0,
+  ): void {
     const o = this.#options;
     const waiting: Waiting = {
       fd,
@@ -100,6 +107,7 @@ export class PortForwardSink implements ForwardSink {
       guestAddr,
       guestPort,
       deadline: this.#now() + RESOLVE_TIMEOUT_MS,
+      forwardId,
     };
     if (this.#waiting.length === 0 && this.#hand(waiting)) return;
     if (this.#waiting.length >= MAX_WAITING) {
@@ -148,7 +156,16 @@ export class PortForwardSink implements ForwardSink {
   #hand(w: Waiting): boolean {
     const o = this.#options;
     if (!o.neighbors.copyMac(w.guestAddr, this.#mac, 0)) return false;
-    return o.tcp.openToGuest(w.fd, w.peerAddr, w.peerPort, w.guestAddr, w.guestPort, this.#mac, 0);
+    return o.tcp.openToGuest(
+      w.fd,
+      w.peerAddr,
+      w.peerPort,
+      w.guestAddr,
+      w.guestPort,
+      this.#mac,
+      0,
+      w.forwardId,
+    );
   }
 
   #ask(ip: IpAddress, now: number): void {

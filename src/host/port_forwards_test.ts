@@ -237,6 +237,9 @@ Deno.test("PortForwardSink sends a forwarded datagram from the client's guest-vi
     client: LOOPBACK_CLIENT,
     guestAddr: GUEST_A,
     guestPort: 5353,
+    createdAt: 0,
+    bytesToGuest: 0,
+    bytesFromGuest: 0,
     sendToClient: () => 0,
   };
   assert.equal(f.sink.udpBuffer, f.frame);

@@ -12,12 +12,15 @@
 import { errnoText } from "../ffi/errno.ts";
 import type { Shim } from "../ffi/shim.ts";
 import { createFeedChannel, type RingFeedChannel } from "./ring_feed.ts";
+import { eventfdSnapshotClient, type SnapshotClient } from "./snapshot.ts";
 import { WorkerThread } from "./worker_thread.ts";
 
 /** The part of the start message every such worker gets. */
 export interface RingWorkerChannel extends RingFeedChannel {
   /** An eventfd; readable means stop. */
   stopFd: number;
+  /** The snapshot request word (snapshot.ts), woken through `signalFd`. */
+  snapshot: SharedArrayBuffer;
 }
 
 /** How to start one. */
@@ -52,18 +55,31 @@ export class RingWorker {
   readonly #shim: Shim;
   readonly #stopFd: number;
   readonly #worker: WorkerThread;
+  readonly #snapshots: SnapshotClient;
   #stopping: Promise<void> | undefined;
 
   private constructor(options: RingWorkerOptions, signalFd: number, stopFd: number) {
     this.#shim = options.shim;
     this.#stopFd = stopFd;
     this.feed = createFeedChannel(options.ringBytes, options.maxFrame, signalFd);
+    const snapshots = eventfdSnapshotClient(options.shim, signalFd);
+    this.#snapshots = snapshots;
     this.#worker = WorkerThread.start(
       options.name,
       options.url,
-      options.start({ ...this.feed, stopFd }),
+      options.start({ ...this.feed, stopFd, snapshot: snapshots.buffer }),
     );
+    this.#worker.onSnapshot = (seq, value) => snapshots.received(seq, value);
     this.started = this.#worker.started;
+  }
+
+  /**
+   * The worker's snapshot (snapshot.ts) with `flags`, or null if it gave none in `timeoutMs`
+   * (or is stopping).
+   */
+  snapshot(flags: number, timeoutMs: number): Promise<unknown> {
+    if (this.#stopping !== undefined) return Promise.resolve(null);
+    return this.#snapshots.request(flags, timeoutMs);
   }
 
   /** Starts the worker; throws if its eventfds cannot be created. */

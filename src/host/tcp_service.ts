@@ -6,6 +6,8 @@
  * writes segments to the tap itself and counts in its own table.
  */
 
+import type { TcpSnapshot } from "../stack/tcp/stats.ts";
+import { SnapshotFlag } from "./snapshot.ts";
 import type { Config } from "../config.ts";
 import type { Shim } from "../ffi/shim.ts";
 import type { Tap } from "../link/tap_writer.ts";
@@ -139,7 +141,8 @@ export class TcpService {
   /**
    * Hands a port forward's accepted client to the worker, which opens the connection to
    * `guestAddr:guestPort` from `peerAddr:peerPort` (the guest's view of the client) at the MAC
-   * `mac[macOffset..]` (see `TcpRelay.openToGuest`). The worker owns `fd` once this returns
+   * `mac[macOffset..]` (see `TcpRelay.openToGuest`), counted for forward `forwardId` (its API
+   * id; 0 for none). The worker owns `fd` once this returns
    * true; false (the ring is full) leaves it with the caller.
    */
   openToGuest(
@@ -150,9 +153,11 @@ export class TcpService {
     guestPort: number,
     mac: Uint8Array,
     macOffset: number,
+    forwardId = 0,
   ): boolean {
     const record = this.#record;
     writeU32(record, FORWARD_RECORD.FD, fd);
+    writeU32(record, FORWARD_RECORD.FORWARD_ID, forwardId);
     if (typeof peerAddr === "bigint" && typeof guestAddr === "bigint") {
       record[FORWARD_RECORD.IPV6] = 1;
       writeIpv6(record, FORWARD_RECORD.PEER_ADDR, peerAddr);
@@ -170,6 +175,16 @@ export class TcpService {
     if (!this.#forwards.push(record)) return false;
     this.#forwards.flush();
     return true;
+  }
+
+  /**
+   * The worker's connections (get_stats), with the list of open ones when `flows`; null if it
+   * gave no answer within `timeoutMs`.
+   */
+  snapshot(flows: boolean, timeoutMs: number): Promise<TcpSnapshot | null> {
+    return this.#worker.snapshot(flows ? SnapshotFlag.FLOWS : 0, timeoutMs) as Promise<
+      TcpSnapshot | null
+    >;
   }
 
   /** Stops the worker (its connections are reset) and closes the eventfds (not the tap). */

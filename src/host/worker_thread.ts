@@ -19,7 +19,9 @@ import { log } from "../log.ts";
 export type WorkerEvent =
   | { kind: "started" }
   | { kind: "error"; message: string }
-  | { kind: "stopped" };
+  | { kind: "stopped" }
+  /** An answer to a snapshot request (snapshot.ts). */
+  | { kind: "snapshot"; seq: number; value: unknown };
 
 const STOP_TIMEOUT_MS = 2000;
 
@@ -65,6 +67,8 @@ export class WorkerThread {
    * was stopped first.
    */
   readonly started: Promise<boolean>;
+  /** Receives the worker's snapshot answers (snapshot.ts). */
+  onSnapshot: ((seq: number, value: unknown) => void) | null = null;
   readonly #stopped: Promise<void>;
   readonly #startedOrNever: (ok: boolean) => void;
   #worker: Worker | null = null;
@@ -82,6 +86,7 @@ export class WorkerThread {
         const message = event.data;
         if (message.kind === "started") started(true);
         if (message.kind === "error") log.error(`${name}: ${message.message}`);
+        if (message.kind === "snapshot") this.onSnapshot?.(message.seq, message.value);
         if (message.kind === "stopped") {
           started(false);
           stopped();

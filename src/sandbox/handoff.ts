@@ -21,6 +21,8 @@ export interface Handoff {
   tapFd: number;
   /** The API socket, bound and listening, when `--api-socket` was given. */
   api?: HandoffApi;
+  /** The `--pcap` file, open for appending with its header written (src/link/capture.ts). */
+  pcapFd?: number;
 }
 
 /** The argument prefix that marks the continuation. Never a slirp4netns option. */
@@ -48,16 +50,22 @@ export function parseHandoff(text: string): Handoff | null {
     return null;
   }
   if (typeof value !== "object" || value === null) return null;
-  const { tapFd, api } = value as Record<string, unknown>;
+  const { tapFd, api, pcapFd } = value as Record<string, unknown>;
   if (!isFd(tapFd)) return null;
-  if (api === undefined) return { tapFd };
+  const handoff: Handoff = { tapFd };
+  if (pcapFd !== undefined) {
+    if (!isFd(pcapFd)) return null;
+    handoff.pcapFd = pcapFd;
+  }
+  if (api === undefined) return handoff;
   if (typeof api !== "object" || api === null) return null;
   const { fd, dirFd, name, dev, ino } = api as Record<string, unknown>;
   if (!isFd(fd) || !isFd(dirFd) || typeof name !== "string" || name === "" || name.includes("/")) {
     return null;
   }
   if (!isDecimal(dev) || !isDecimal(ino)) return null;
-  return { tapFd, api: { fd, dirFd, name, dev, ino } };
+  handoff.api = { fd, dirFd, name, dev, ino };
+  return handoff;
 }
 
 /**

@@ -11,6 +11,12 @@ Deno.test("takeHandoff() round-trips what handoffArgument() wrote, API socket in
   });
 });
 
+Deno.test("takeHandoff() round-trips the --pcap file's fd", () => {
+  const argv = [handoffArgument({ tapFd: 5, api, pcapFd: 9 }), "--pcap=x", "1234", "tap0"];
+  assert.deepEqual(takeHandoff(argv).handoff, { tapFd: 5, api, pcapFd: 9 });
+  assert.deepEqual(parseHandoff('{"tapFd":5,"pcapFd":3}'), { tapFd: 5, pcapFd: 3 });
+});
+
 Deno.test("takeHandoff() leaves an ordinary command line alone, the flag anywhere but first too", () => {
   assert.deepEqual(takeHandoff(["-c", "1234", "tap0"]), {
     handoff: null,
@@ -32,6 +38,8 @@ Deno.test("takeHandoff() reports a malformed handoff instead of guessing", () =>
       '{"tapFd":"5"}',
       '{"tapFd":1.5}',
       '{"tapFd":5,"api":null}',
+      '{"tapFd":5,"pcapFd":-3}',
+      '{"tapFd":5,"pcapFd":"3"}',
       '{"tapFd":5,"api":{"fd":6,"dirFd":7,"name":"a/b","dev":"1","ino":"2"}}',
       '{"tapFd":5,"api":{"fd":6,"dirFd":7,"name":"","dev":"1","ino":"2"}}',
       '{"tapFd":5,"api":{"fd":6,"dirFd":7,"name":"a","dev":1,"ino":"2"}}',

@@ -26,9 +26,10 @@
  * ```
  *
  * - What crosses: the tap fd, the API socket's listening fd and an O_PATH handle on its directory
- *   (so the file can be removed at exit although its path is out of view), the caller's ready and
- *   exit fds, stdio. They are named in `--sandbox-continuation=<JSON>` (handoff.ts), the first
- *   argument of image 3, ahead of the unchanged slirp4netns arguments. Image 3 does not print the
+ *   (so the file can be removed at exit although its path is out of view), the `--pcap` file
+ *   (opened for appending, its header written), the caller's ready and exit fds, stdio. They are
+ *   named in `--sandbox-continuation=<JSON>` (handoff.ts), the first argument of image 3, ahead
+ *   of the unchanged slirp4netns arguments. Image 3 does not print the
  *   parse-time warnings or the banner again.
  * - The launcher (image 2) is the local build in a checkout that has one, else the static
  *   executable the package ships for this architecture (native/prebuilt/launcher_ARCH.ts, `deno
@@ -185,6 +186,7 @@ export async function enterSandbox(
   tapFd: number,
   api: ApiSocketFile | undefined,
   args: readonly string[],
+  pcapFd?: number,
 ): Promise<string[]> {
   const fail = (reason: string) => [`sandbox: ${reason}`, "create_sandbox failed"];
   const program = await thisProgram(shim);
@@ -198,6 +200,7 @@ export async function enterSandbox(
   const runtime = readLink(shim, "/proc/self/exe");
   if (runtime === null) return fail("cannot find the runtime (/proc/self/exe)");
   const handoff: Handoff = { tapFd };
+  if (pcapFd !== undefined) handoff.pcapFd = pcapFd;
   if (api !== undefined) {
     handoff.api = {
       fd: api.fd,
@@ -207,7 +210,7 @@ export async function enterSandbox(
       ino: String(api.ino),
     };
   }
-  for (const fd of [tapFd, api?.fd, api?.dirFd]) {
+  for (const fd of [tapFd, api?.fd, api?.dirFd, pcapFd]) {
     if (fd === undefined) continue;
     const rc = shim.shim_set_cloexec(fd, 0);
     if (rc < 0) return fail(`fcntl(${fd}): ${errnoText(shim, -rc)}`);

@@ -226,10 +226,90 @@ export const COUNTER_NAMES = [
   "tx.exceeds_mtu",
   "tx.fragmented",
   "tx.fragment",
+  // Frames through the tap, as read and written (src/workers/tap_reader.ts, src/link/tap_writer.ts):
+  // bytes of the Ethernet frames, without virtio-net headers; a super-frame counts once.
+  "link.frames_from_guest",
+  "link.bytes_from_guest",
+  "link.frames_to_guest",
+  "link.bytes_to_guest",
 ] as const;
 
 /** The name of a counter. */
 export type CounterName = typeof COUNTER_NAMES[number];
+
+/**
+ * The counters that count something handled, sent or learned; every other counter counts a
+ * frame, datagram or segment dropped (or an attempt that failed) for the reason its name gives.
+ * get_stats lists the others under "drops".
+ */
+export const EVENT_COUNTERS: ReadonlySet<CounterName> = new Set<CounterName>([
+  "frame.received",
+  "arp.request",
+  "arp.reply",
+  "arp.learned",
+  "arp.request_sent",
+  "ipv6.fragment",
+  "ipv6.reassembled",
+  "icmpv6.echo_request",
+  "icmpv6.echo_reply",
+  "ndp.rs",
+  "ndp.ns",
+  "ndp.na",
+  "ndp.learned",
+  "ndp.na_sent",
+  "ndp.ra_sent",
+  "ndp.ns_sent",
+  "ipv4.fragment",
+  "ipv4.reassembled",
+  "icmp.echo_request",
+  "icmp.echo_reply",
+  "dhcp.discover",
+  "dhcp.request",
+  "dhcp.offer",
+  "dhcp.ack",
+  "dhcp.nak",
+  "dhcp.decline",
+  "dhcp.release",
+  "dhcp.inform",
+  "udp.nat_sent",
+  "udp.nat_received",
+  "udp.forward_to_guest",
+  "udp.forward_reply",
+  "udp.nat_flow_created",
+  "udp.nat_flow_expired",
+  "icmp.nat_echo_sent",
+  "icmp.nat_echo_reply",
+  "icmp.nat_unreachable",
+  "dns.query",
+  "dns.forwarded",
+  "dns.answer",
+  "dns.upstream_rejected",
+  "dns.servfail",
+  "tcp.segment",
+  "tcp.syn",
+  "tcp.connected",
+  "tcp.established",
+  "tcp.challenge_ack",
+  "tcp.rst_from_guest",
+  "tcp.out_of_order",
+  "tcp.dup_ack",
+  "tcp.fast_retransmit",
+  "tcp.retransmit",
+  "tcp.window_probe",
+  "tcp.keepalive",
+  "tcp.host_reset",
+  "tcp.rst_to_guest",
+  "tcp.closed",
+  "tcp.time_wait",
+  "tcp.forward_open",
+  "tx.frame",
+  "tx.fragmented",
+  "tx.fragment",
+  "link.frames_from_guest",
+  "link.bytes_from_guest",
+  "link.frames_to_guest",
+  "link.bytes_to_guest",
+]);
 
 /** The index of every counter in the table, by name: `counters.bump(C["arp.reply"])`. */
 export const C: { readonly [K in CounterName]: number } = Object.freeze(

@@ -28,7 +28,15 @@
 
 import type { Addresses } from "../config.ts";
 import { EACCES, EAFNOSUPPORT, EPERM, EPROTONOSUPPORT } from "../ffi/errno.ts";
-import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK, isIpv6, writeIpv4 } from "../wire/address.ts";
+import {
+  formatIp,
+  inIpv6Prefix,
+  type IpAddress,
+  IPV6_LOOPBACK,
+  isIpv6,
+  writeIpv4,
+} from "../wire/address.ts";
+import { endpointText, type FlowStats } from "./flow_stats.ts";
 import { internetChecksum, pseudoHeaderSum } from "../wire/checksum.ts";
 import { ETHERNET_HEADER_LEN, EthernetFrame } from "../wire/ethernet.ts";
 import { ICMP, ICMP_HEADER_LEN, IcmpMessage, IcmpType } from "../wire/icmp.ts";
@@ -102,6 +110,10 @@ interface PingFlow {
   lastUsed: number;
   /** The last destination, as the guest wrote it. */
   lastDst: IpAddress;
+  readonly createdAt: number;
+  /** ICMP message bytes (header and data) sent for the guest, and relayed to it. */
+  bytesFromGuest: number;
+  bytesToGuest: number;
 }
 
 /**
@@ -166,6 +178,24 @@ export class IcmpNat {
   /** Ping sockets open now. */
   get flows(): number {
     return this.#flows.size;
+  }
+
+  /** Every flow now, for get_stats (the host end is the last address pinged). */
+  flowList(now: number): FlowStats[] {
+    const out: FlowStats[] = [];
+    for (const flow of this.#flows.values()) {
+      out.push({
+        protocol: "icmp",
+        direction: "outbound",
+        guest: endpointText(flow.guestIp, flow.guestId),
+        host: formatIp(flow.lastDst),
+        state: "open",
+        bytes_from_guest: flow.bytesFromGuest,
+        bytes_to_guest: flow.bytesToGuest,
+        age_ms: Math.round(now - flow.createdAt),
+      });
+    }
+    return out;
   }
 
   /**
@@ -277,6 +307,7 @@ export class IcmpNat {
     flow.lastDst = dst;
     const sent = this.#host.sendTo(flow.handle, eth.bytes, icmp.offset, icmp.length, hostDst);
     if (sent >= 0) {
+      flow.bytesFromGuest += icmp.length;
       counters.bump(C["icmp.nat_echo_sent"]);
       return;
     }
@@ -323,6 +354,7 @@ export class IcmpNat {
       return;
     }
     flow.lastUsed = now;
+    flow.bytesToGuest += length;
     writeU16(frame, at + ICMP.IDENTIFIER, flow.guestId);
     writeU16(frame, at + ICMP.CHECKSUM, 0);
     this.#counters.bump(C["icmp.nat_echo_reply"]);
@@ -479,6 +511,9 @@ export class IcmpNat {
       guestMac: eth.bytes.slice(eth.srcOffset, eth.srcOffset + 6),
       lastUsed: now,
       lastDst: guestIp,
+      createdAt: now,
+      bytesFromGuest: 0,
+      bytesToGuest: 0,
     };
     this.#flows.set(key, flow);
     this.#byHandle.set(handle, flow);

@@ -46,6 +46,7 @@ import { ETHERNET_HEADER_LEN, EthernetFrame } from "../wire/ethernet.ts";
 import { IcmpType, IcmpUnreachable } from "../wire/icmp.ts";
 import { Icmpv6Type, Icmpv6Unreachable } from "../wire/icmpv6.ts";
 import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK, isIpv6, writeIpv4 } from "../wire/address.ts";
+import { endpointText, type FlowStats } from "./flow_stats.ts";
 import { internetChecksum } from "../wire/checksum.ts";
 import {
   IpProtocol,
@@ -189,6 +190,10 @@ interface Flow {
    * last sent to there (replies come from it); null while there is none.
    */
   loopbackAliases: Map<number, bigint> | null;
+  readonly createdAt: number;
+  /** Payload bytes sent for the guest, and relayed to it. */
+  bytesFromGuest: number;
+  bytesToGuest: number;
 }
 
 /** The flow key of a guest endpoint. */
@@ -264,6 +269,24 @@ export class UdpNat {
   /** Flows open now. */
   get flows(): number {
     return this.#flows.size;
+  }
+
+  /** Every flow now, for get_stats (the host end is the last destination). */
+  flowList(now: number): FlowStats[] {
+    const out: FlowStats[] = [];
+    for (const flow of this.#flows.values()) {
+      out.push({
+        protocol: "udp",
+        direction: "outbound",
+        guest: endpointText(flow.guestIp, flow.guestPort),
+        host: endpointText(flow.lastDst, flow.lastDstPort),
+        state: "open",
+        bytes_from_guest: flow.bytesFromGuest,
+        bytes_to_guest: flow.bytesToGuest,
+        age_ms: Math.round(now - flow.createdAt),
+      });
+    }
+    return out;
   }
 
   /**
@@ -428,6 +451,7 @@ export class UdpNat {
       dstPort,
     );
     if (sent >= 0) {
+      flow.bytesFromGuest += udp.payloadLength;
       counters.bump(C["udp.nat_sent"]);
       return;
     }
@@ -457,6 +481,7 @@ export class UdpNat {
       return;
     }
     flow.lastUsed = now;
+    flow.bytesToGuest += length;
     counters.bump(C["udp.nat_received"]);
     this.sendToGuest(flow.guestMac, 0, guestSrc, srcPort, flow.guestIp, flow.guestPort, length);
   }
@@ -598,6 +623,9 @@ export class UdpNat {
       lastDst: 0,
       lastDstPort: 0,
       loopbackAliases: null,
+      createdAt: now,
+      bytesFromGuest: 0,
+      bytesToGuest: 0,
     };
     this.#flows.set(key, flow);
     this.#byHandle.set(handle, flow);

@@ -436,7 +436,11 @@ export interface RecursiveDnsServers {
 
 /** Reads the RDNSS option at `offset` (its type byte; found and length-checked by `NdpOptions`). */
 export function parseRdnssOption(bytes: Uint8Array, offset: number): RecursiveDnsServers {
-  const count = (bytes[offset + NDP_OPTION.LENGTH] - 1) >>> 1;
+  // Bounded by the bytes there too, so that an unchecked option (a length of 0 would make
+  // (0 - 1) >>> 1 two billion) cannot run away; found by the property tests.
+  const length = bytes[offset + NDP_OPTION.LENGTH] ?? 0;
+  const room = Math.max(0, Math.floor((bytes.length - offset - NDP_OPTION.RDNSS_ADDRESSES) / 16));
+  const count = Math.min(length >= 1 ? (length - 1) >>> 1 : 0, room);
   const servers: bigint[] = [];
   for (let i = 0; i < count; i++) {
     servers.push(readIpv6(bytes, offset + NDP_OPTION.RDNSS_ADDRESSES + 16 * i));

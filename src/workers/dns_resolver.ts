@@ -7,7 +7,8 @@
  * as source. It sleeps in epoll_wait on the signal eventfd, the stop eventfd and the upstream
  * sockets, with the forwarder's next timer as the timeout.
  *
- * Messages: in, one {@link DnsResolverStart}; out, WorkerEvents (lifecycle.ts).
+ * Messages: in, one {@link DnsResolverStart}; out, WorkerEvents (lifecycle.ts), among them the
+ * nameservers' figures for get_stats, asked for through shared memory (src/host/snapshot.ts).
  */
 import { report, serveWorker } from "./lifecycle.ts";
 import { deriveAddresses } from "../config.ts";
@@ -19,6 +20,7 @@ import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
 import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
+import { SnapshotServer } from "../host/snapshot.ts";
 import type { RingWorkerChannel } from "../host/ring_worker.ts";
 import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
@@ -65,7 +67,12 @@ async function run(start: DnsResolverStart): Promise<void> {
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
-  const tx = new GuestTx(tapWriter(shim, start.tap, "DNS"), start.mtu, addresses, counters);
+  const tx = new GuestTx(
+    tapWriter(shim, start.tap, "DNS", counters),
+    start.mtu,
+    addresses,
+    counters,
+  );
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
@@ -104,6 +111,11 @@ async function run(start: DnsResolverStart): Promise<void> {
   };
   const events = new Uint32Array(2 * MAX_EVENTS);
   const answer = new Uint8Array(MAX_MESSAGE);
+  const snapshots = new SnapshotServer(
+    start.snapshot,
+    () => ({ nameservers: forwarder.nameserverStats() }),
+    report,
+  );
   report({ kind: "started" });
 
   let running = true;
@@ -145,6 +157,7 @@ async function run(start: DnsResolverStart): Promise<void> {
     const queries = ring.drain((frame) => query(frame, now));
     if (n > 0 || queries > 0) busyUntil = performance.now() + BUSY_POLL_MS;
     forwarder.poll(performance.now());
+    snapshots.serve();
   }
   forwarder.close();
   sockets.closeAll();

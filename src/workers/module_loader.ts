@@ -25,6 +25,7 @@ async function loadAll(): Promise<void> {
   await import("../network.ts");
   await import("../api/mod.ts");
   await import("../sandbox/mod.ts");
+  await import("../link/capture.ts");
   await import("./tap_reader.ts");
   await import("./tcp_table.ts");
   await import("./dns_resolver.ts");

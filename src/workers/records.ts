@@ -26,10 +26,11 @@ export const SEGMENT_RECORD = { CHECKSUM_PARTIAL: 0, FRAME: 1 } as const;
  * A port forward's accepted client, handed over in the forward ring: the socket (the worker owns
  * it from then on), the client as the guest sees it, and the guest's end. `ipv6` is 1 when both
  * addresses are IPv6 (16 bytes each); IPv4 addresses take the first 4 bytes of their field.
+ * `forwardId` is the forward's API id, for its byte counts in get_stats.
  *
  * ```
- *  0    4      5   6          8           10         16         32          48
- *  | fd | ipv6 | - | peerPort | guestPort | guestMac | peerAddr | guestAddr |
+ *  0    4      5   6          8           10         16         32          48          52
+ *  | fd | ipv6 | - | peerPort | guestPort | guestMac | peerAddr | guestAddr | forwardId |
  * ```
  */
 export const FORWARD_RECORD = {
@@ -40,5 +41,6 @@ export const FORWARD_RECORD = {
   GUEST_MAC: 10,
   PEER_ADDR: 16,
   GUEST_ADDR: 32,
-  LENGTH: 48,
+  FORWARD_ID: 48,
+  LENGTH: 52,
 } as const;

@@ -27,6 +27,7 @@ import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { POLLERR, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { RingFeed, type RingFeedChannel } from "../host/ring_feed.ts";
+import { TapCapture } from "../link/capture.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
 import { report, serveWorker } from "./lifecycle.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
@@ -92,7 +93,7 @@ async function run(start: TapReaderStart): Promise<void> {
   if (dns) forwarders.dns = (frame) => dns.push(frame);
   const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
   const tap = start.tap;
-  const link = tapWriter(shim, tap, "tap reader");
+  const link = tapWriter(shim, tap, "tap reader", counters);
   const dispatcher = new Dispatcher(addresses, start.mtu, link, counters, forwarders);
   const record = new Uint8Array(NEIGHBOR_RECORD.LENGTH);
   const record6 = new Uint8Array(NEIGHBOR6_RECORD.LENGTH);
@@ -113,6 +114,7 @@ async function run(start: TapReaderStart): Promise<void> {
     { fd: start.stopFd, events: POLLIN },
   ]);
   const header = tap.vnet ? VNET_HDR_LEN : 0;
+  const capture = tap.capture ? new TapCapture(shim, tap.capture) : null;
   const buffer = new Uint8Array(header + start.maxFrame);
   report({ kind: "started" });
   dispatcher.start(performance.now());
@@ -148,7 +150,12 @@ async function run(start: TapReaderStart): Promise<void> {
       const n = shim.shim_read(tap.fd, buffer, buffer.length);
       if (n > header) {
         const offload = header ? rxOffload(buffer) : RxOffload.NONE;
-        dispatcher.handleFrame(buffer.subarray(header, n), now, offload);
+        const frame = buffer.subarray(header, n);
+        counters.bump(C["link.frames_from_guest"]);
+        counters.bump(C["link.bytes_from_guest"], n - header);
+        // Before the dispatcher, so that a reply it writes comes after this frame in the file.
+        capture?.appendLocked(frame);
+        dispatcher.handleFrame(frame, now, offload);
         frames++;
       } else if (n === -EAGAIN || n === 0) {
         break;

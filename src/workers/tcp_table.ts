@@ -7,7 +7,8 @@
  * the host sockets, with the relay's next timer as the timeout; then host events, the frames of
  * the rings, due timers, and one flush per turn.
  *
- * Messages: in, one {@link TcpTableStart}; out, WorkerEvents (lifecycle.ts).
+ * Messages: in, one {@link TcpTableStart}; out, WorkerEvents (lifecycle.ts), among them the
+ * get_stats snapshots asked for through shared memory (src/host/snapshot.ts).
  */
 import { report, serveWorker } from "./lifecycle.ts";
 import { deriveAddresses } from "../config.ts";
@@ -17,6 +18,7 @@ import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
 import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
+import { SnapshotFlag, SnapshotServer } from "../host/snapshot.ts";
 import type { RingWorkerChannel } from "../host/ring_worker.ts";
 import { FfiTcpSockets } from "../host/tcp_sockets.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
@@ -25,6 +27,7 @@ import { FrameRing } from "../ring/frame_ring.ts";
 import { Counters } from "../stack/counters.ts";
 import { tcpRoutes } from "../stack/tcp/routes.ts";
 import { TcpRelay } from "../stack/tcp/relay.ts";
+import { tcpSnapshot } from "../stack/tcp/stats.ts";
 import { type IpAddress, parseIpv4, parseIpv6, readIpv4, readIpv6 } from "../wire/address.ts";
 import { readU16, readU32 } from "../wire/view.ts";
 import { FORWARD_RECORD, SEGMENT_RECORD } from "./records.ts";
@@ -84,7 +87,7 @@ async function run(start: TcpTableStart): Promise<void> {
   const sleeping = new Int32Array(start.sleeping);
   const counters = new Counters(start.counters);
   const addresses = deriveAddresses(start.network, start.prefix, start.ipv6);
-  const link = tapWriter(shim, start.tap, "TCP");
+  const link = tapWriter(shim, start.tap, "TCP", counters);
   const epoll = shim.shim_epoll_create();
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
@@ -124,6 +127,7 @@ async function run(start: TcpTableStart): Promise<void> {
       record,
       FORWARD_RECORD.GUEST_MAC,
       now,
+      readU32(record, FORWARD_RECORD.FORWARD_ID),
     );
     if (!opened) shim.shim_close_reset(fd);
   };
@@ -133,6 +137,12 @@ async function run(start: TcpTableStart): Promise<void> {
       now,
       record[SEGMENT_RECORD.CHECKSUM_PARTIAL] !== 0,
     );
+  // get_stats: answered between two turns, after the turn's work.
+  const snapshots = new SnapshotServer(
+    start.snapshot,
+    (flags) => tcpSnapshot(relay, performance.now(), (flags & SnapshotFlag.FLOWS) !== 0),
+    report,
+  );
   report({ kind: "started" });
 
   let running = true;
@@ -160,6 +170,7 @@ async function run(start: TcpTableStart): Promise<void> {
     if (n > 0 || frames > 0) busyUntil = performance.now() + BUSY_POLL_MS;
     relay.advanceTimers(now);
     relay.flush(now);
+    snapshots.serve();
   }
   relay.closeAll();
   sockets.closeAll();

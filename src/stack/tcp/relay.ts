@@ -311,6 +311,15 @@ export class TcpConnection implements TimerEntry {
   dirty = false;
   removed = false;
 
+  // For get_stats (src/api/stats.ts).
+  /** When the connection was created (the clock of `now`). */
+  createdAt = 0;
+  /** The API id of the port forward whose client this is; 0 for the guest's own connections. */
+  forwardId = 0;
+  /** Data bytes from the guest written to the host socket, and read from it for the guest. */
+  bytesFromGuest = 0;
+  bytesToGuest = 0;
+
   constructor(
     id: number,
     guestAddr: IpAddress,
@@ -340,6 +349,13 @@ export class TcpConnection implements TimerEntry {
   get stateName(): string {
     return TCP_STATE_NAMES[this.state];
   }
+}
+
+/** What a port forward's connections add up to (see `TcpRelay.forwardTallies`). */
+export interface ForwardTally {
+  connections: number;
+  bytesFromGuest: number;
+  bytesToGuest: number;
 }
 
 /** Table keys: numbers for IPv4 endpoints, bigints for IPv6 ones (never equal to each other). */
@@ -407,6 +423,7 @@ export class TcpRelay {
 
   readonly #byPeer = new Map<EndpointKey, Map<EndpointKey, TcpConnection>>();
   readonly #byId = new Map<number, TcpConnection>();
+  readonly #forwardTallies = new Map<number, ForwardTally>();
   #nextId = FIRST_ID;
   #halfOpen = 0;
   #last: TcpConnection | null = null;
@@ -622,6 +639,7 @@ export class TcpRelay {
       this.#budget,
     );
     copyBytes(conn.guestMac, 0, frame, ETHERNET.SRC, MAC_LEN);
+    conn.createdAt = now;
     conn.synQuote = frame.slice(
       ip.offset,
       ip.offset + quoteLengthOf(frame, ip.offset, ip.totalLength),
@@ -685,6 +703,7 @@ export class TcpRelay {
     mac: Uint8Array,
     macOffset: number,
     now: number,
+    forwardId = 0,
   ): boolean {
     const counters = this.#counters;
     const t = this.tunables;
@@ -714,6 +733,9 @@ export class TcpRelay {
       this.#budget,
     );
     copyBytes(conn.guestMac, 0, mac, macOffset, MAC_LEN);
+    conn.createdAt = now;
+    conn.forwardId = forwardId;
+    if (forwardId !== 0) this.#forwardTally(forwardId).connections++;
     conn.state = TcpState.SYN_SENT;
     conn.handle = handle;
     this.#sockets.adopt?.(handle);
@@ -1056,6 +1078,7 @@ export class TcpRelay {
       // The host socket is idle: hand the bytes to it straight from the frame, one copy saved.
       const sent = this.#sockets.send(conn.handle, bytes, from, n);
       if (sent > 0) {
+        conn.bytesFromGuest += sent;
         conn.hostSeq = seqAdd(conn.hostSeq, sent);
         conn.rcvNxt = seqAdd(conn.rcvNxt, sent);
         if (sent === n) {
@@ -1293,6 +1316,7 @@ export class TcpRelay {
       const span = queue.contiguous(length, room);
       const n = this.#sockets.recv(conn.handle, queue.bytes, at, span);
       if (n > 0) {
+        conn.bytesToGuest += n;
         queue.setLength(length + n);
         if (n < span) return;
       } else if (n === 0) {
@@ -1321,6 +1345,7 @@ export class TcpRelay {
       const span = queue.contiguous(0, queue.length);
       const n = this.#sockets.send(conn.handle, queue.bytes, at, span);
       if (n > 0) {
+        conn.bytesFromGuest += n;
         queue.consume(n);
         conn.hostSeq = seqAdd(conn.hostSeq, n);
         if (n < span) {
@@ -1821,10 +1846,32 @@ export class TcpRelay {
     this.#byId.set(conn.id, conn);
   }
 
+  #forwardTally(forwardId: number): ForwardTally {
+    let tally = this.#forwardTallies.get(forwardId);
+    if (tally === undefined) {
+      tally = { connections: 0, bytesFromGuest: 0, bytesToGuest: 0 };
+      this.#forwardTallies.set(forwardId, tally);
+    }
+    return tally;
+  }
+
+  /**
+   * Per port forward (by API id): its connections so far and the bytes of those that are closed
+   * (add `bytesFromGuest`/`bytesToGuest` of the open ones for the total).
+   */
+  get forwardTallies(): ReadonlyMap<number, Readonly<ForwardTally>> {
+    return this.#forwardTallies;
+  }
+
   /** Takes a connection out of the table; its host socket is closed or reset. */
   #remove(conn: TcpConnection, host: "close" | "reset"): void {
     if (conn.removed) return;
     conn.removed = true;
+    if (conn.forwardId !== 0) {
+      const tally = this.#forwardTally(conn.forwardId);
+      tally.bytesFromGuest += conn.bytesFromGuest;
+      tally.bytesToGuest += conn.bytesToGuest;
+    }
     if (conn.state === TcpState.CONNECTING || conn.state === TcpState.SYN_RECEIVED) {
       this.#halfOpen--;
     }
