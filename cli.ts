@@ -124,6 +124,29 @@ async function sandboxOrFail(
   return 1;
 }
 
+/**
+ * `--target-type=bess`: listens at `path` and waits for the one client (src/link/bess.ts). A stop
+ * signal during the wait ends the run with exit 0, as it would later.
+ */
+async function waitForBess(
+  shim: Shim,
+  path: string,
+  stopped: Promise<string>,
+): Promise<
+  { ok: true; fd: number; announce: string[] } | { ok: false; lines: string[]; exitCode: number }
+> {
+  const { acceptBess, listenBess } = await import("./src/link/bess.ts");
+  const listener = listenBess(shim, path);
+  if ("lines" in listener) return { ok: false, lines: listener.lines, exitCode: 1 };
+  writeStderrLine(`Waiting for connection to ${path}`);
+  const accepted = await acceptBess(shim, listener, stopped);
+  if (accepted.kind === "accepted") {
+    return { ok: true, fd: accepted.fd, announce: accepted.announce };
+  }
+  if (accepted.kind === "failed") return { ok: false, lines: accepted.lines, exitCode: 1 };
+  return { ok: false, lines: [await stopped], exitCode: 0 };
+}
+
 async function run(
   shim: Shim,
   config: Config,
@@ -162,7 +185,9 @@ async function run(
       }
       capture = opened;
     }
-    const tap = openTap(shim, config);
+    const tap = config.target.kind === "bess"
+      ? await waitForBess(shim, config.target.socketPath, stopped)
+      : openTap(shim, config);
     if (!tap.ok) {
       tap.lines.forEach(writeStderrLine);
       return tap.exitCode;
@@ -219,7 +244,9 @@ async function run(
   if (!(await network.started)) return await failed("a Worker failed to start");
   if (config.readyFd !== undefined) signalReady(shim, config.readyFd);
 
-  writeStderrLine(await stopped);
+  writeStderrLine(
+    await Promise.race([stopped, network.hungUp.then(() => "the BESS client hung up")]),
+  );
   await network.stop();
   log.debug(`counters: ${JSON.stringify(network.counterTotals())}`);
   return 0;

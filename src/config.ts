@@ -12,7 +12,12 @@ export type TapTarget =
   /** Join the network namespace at a path (e.g. /run/netns/x or /proc/PID/ns/net). */
   | { kind: "path"; netnsPath: string; tapName: string }
   /** Use an inherited, already open tap fd (slirp4netns 1.3 `--netns-type=tapfd`). */
-  | { kind: "tapfd"; fd: number };
+  | { kind: "tapfd"; fd: number }
+  /**
+   * `--target-type=bess`: listen on an AF_UNIX SOCK_SEQPACKET socket at `socketPath` and use the
+   * one client that connects as the link, one Ethernet frame per packet (src/link/bess.ts).
+   */
+  | { kind: "bess"; socketPath: string };
 
 /** Everything that shapes one network. Addresses are 32-bit numbers (see wire/address.ts). */
 export interface Config {

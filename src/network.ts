@@ -77,6 +77,11 @@ export class Network {
    * once one has failed to (it logged why). Frames the guest sends earlier wait in the tap's queue.
    */
   readonly started: Promise<boolean>;
+  /**
+   * Resolves when the link's peer has hung up: a BESS client closed its socket
+   * (src/link/bess.ts). Never for a tap. The network still has to be stopped.
+   */
+  readonly hungUp: Promise<void>;
   readonly #shim: Shim;
   readonly #stopFd: number;
   readonly #datagrams: FrameRing;
@@ -150,6 +155,7 @@ export class Network {
       TAP_READER_URL,
       start,
     );
+    this.hungUp = new Promise((resolve) => this.#reader.onHangup = resolve);
     this.#consumer = this.#consume();
     this.started = Promise.all([this.#reader.started, this.tcp.started, this.dns?.started ?? true])
       .then((all) => all.every(Boolean));
@@ -165,7 +171,8 @@ export class Network {
     if (nonblocking < 0) {
       throw new Error(`Cannot make the tap fd non-blocking: ${errnoText(shim, -nonblocking)}`);
     }
-    const vnet = shim.shim_tap_offload(tapFd);
+    // A BESS socket carries plain frames; only a tap can be asked about virtio-net headers.
+    const vnet = config.target.kind === "bess" ? 0 : shim.shim_tap_offload(tapFd);
     if (vnet < 0) throw new Error(`Cannot query the tap device: ${errnoText(shim, -vnet)}`);
     const stopFd = shim.shim_eventfd();
     if (stopFd < 0) throw new Error(`Cannot create an eventfd: ${errnoText(shim, -stopFd)}`);

@@ -86,13 +86,13 @@ function requestForLog(request: Uint8Array): string {
 }
 
 /** lstat(2): [mode, dev, ino], or -errno. */
-function lstat(shim: Shim, path: string): bigint[] | number {
+export function lstat(shim: Shim, path: string): bigint[] | number {
   const out = new BigUint64Array(3);
   const rc = shim.shim_lstat(cString(path), new Uint8Array(out.buffer));
   return rc < 0 ? rc : [...out];
 }
 
-function isSocket(mode: bigint): boolean {
+export function isSocket(mode: bigint): boolean {
   return (Number(mode) & S_IFMT) === S_IFSOCK;
 }
 

@@ -235,6 +235,7 @@ function applyOption(
       return;
     case "target-type":
       given.targetType = value;
+      if (value === "bess") stdout.push("WARNING: BESS mode is experimental");
       return;
     case "debug":
       given.logLevel = "debug";
@@ -288,6 +289,24 @@ function resolveTarget(
     return stop("existing path expected when --netns-type=path: No such file or directory", true);
   }
   return { kind: "path", netnsPath: first, tapName: positionals[1] };
+}
+
+/**
+ * `--target-type=bess SOCKETPATH` (reference §1.2): exactly one positional argument, and none of
+ * the options that only make sense with a network namespace.
+ */
+function resolveBessTarget(given: GivenOptions, positionals: readonly string[]): TapTarget | Stop {
+  if (given.configure) return stop("--configure conflicts with --target-type=bess", true);
+  if (given.netnsType !== undefined) {
+    return stop("--netns-type conflicts with --target-type=bess", true);
+  }
+  if (given.userNsPath !== undefined) {
+    return stop("--userns-path conflicts with --target-type=bess", true);
+  }
+  if (positionals.length < 1) return stop([], true);
+  // Unlike the netns target, an extra argument is an error here.
+  if (positionals.length > 1) return stop("too many arguments", true);
+  return { kind: "bess", socketPath: positionals[0] };
 }
 
 /** Upstream `parse_cidr`: the regex, then inet_pton, then the prefix range, then the host bits. */
@@ -378,7 +397,7 @@ function buildConfig(given: GivenOptions, target: TapTarget, host: HostChecks): 
   const config: Config = {
     target,
     // With a tap fd there is no tap name to configure: upstream ignores -c silently.
-    configure: target.kind === "tapfd" ? false : given.configure,
+    configure: target.kind === "tapfd" || target.kind === "bess" ? false : given.configure,
     mtu: given.mtu,
     network: cidr.network,
     prefix: cidr.prefix,
@@ -465,13 +484,14 @@ export function parseCommandLine(
       stop("--macaddr cannot be specified when --configure or -c is not specified", true),
     );
   }
-  if (given.targetType === "bess") {
-    return exit(stop("--target-type=bess is not supported by this implementation", false));
-  }
-  if (given.targetType !== undefined && given.targetType !== "netns") {
+  if (
+    given.targetType !== undefined && given.targetType !== "netns" && given.targetType !== "bess"
+  ) {
     return exit(stop('--target-type must be either "netns" or "bess"', true));
   }
-  const target = resolveTarget(given, scan.positionals, stdout, host);
+  const target = given.targetType === "bess"
+    ? resolveBessTarget(given, scan.positionals)
+    : resolveTarget(given, scan.positionals, stdout, host);
   if (isStop(target)) return exit(target);
 
   const config = buildConfig(given, target, host);

@@ -521,11 +521,50 @@ Deno.test("parseCommandLine() rejects invalid MACs without usage", () => {
   );
 });
 
-Deno.test("parseCommandLine() refuses --target-type=bess and unknown target types", () => {
+Deno.test("parseCommandLine() takes --target-type=bess with one SOCKETPATH and warns", () => {
+  const outcome = run("--target-type=bess", "-a", "/tmp/api.sock", "/tmp/bess.sock");
+  deepStrictEqual(outcome.config.target, { kind: "bess", socketPath: "/tmp/bess.sock" });
+  strictEqual(outcome.config.configure, false);
+  strictEqual(outcome.config.apiSocket, "/tmp/api.sock");
+  deepStrictEqual(outcome.stdoutLines, ["WARNING: BESS mode is experimental"]);
+  // The option may follow the positional argument (getopt permutes).
+  deepStrictEqual(run("/tmp/b.sock", "--target-type", "bess").config.target, {
+    kind: "bess",
+    socketPath: "/tmp/b.sock",
+  });
+});
+
+Deno.test("parseCommandLine() --target-type=bess: positional count and conflicts", () => {
+  const warning = "WARNING: BESS mode is experimental\n";
   deepStrictEqual(
-    exitOf("--target-type=bess", "/tmp/bess.sock"),
-    failure("--target-type=bess is not supported by this implementation", false),
+    exitOf("--target-type=bess", "/tmp/a.sock", "/tmp/b.sock"),
+    failure("too many arguments", true, warning),
   );
+  deepStrictEqual(exitOf("--target-type=bess"), {
+    code: 1,
+    stdout: warning + USAGE,
+    stderr: "",
+  });
+  deepStrictEqual(
+    exitOf("--target-type=bess", "-c", "/tmp/a.sock"),
+    failure("--configure conflicts with --target-type=bess", true, warning),
+  );
+  deepStrictEqual(
+    exitOf("--target-type=bess", "--netns-type=path", "/tmp/a.sock"),
+    failure("--netns-type conflicts with --target-type=bess", true, warning),
+  );
+  deepStrictEqual(
+    exitOf("--userns-path=/proc/1234/ns/user", "--target-type=bess", "/tmp/a.sock"),
+    failure("--userns-path conflicts with --target-type=bess", true, warning),
+  );
+  // -c wins over the others, as it is checked first.
+  deepStrictEqual(
+    exitOf("--netns-type=path", "-c", "--target-type=bess", "/tmp/a.sock"),
+    failure("--configure conflicts with --target-type=bess", true, warning),
+  );
+});
+
+Deno.test("parseCommandLine() refuses unknown target types", () => {
   deepStrictEqual(
     exitOf("--target-type=foo", "1", "t"),
     failure('--target-type must be either "netns" or "bess"', true),

@@ -20,6 +20,8 @@ export type WorkerEvent =
   | { kind: "started" }
   | { kind: "error"; message: string }
   | { kind: "stopped" }
+  /** The tap reader's link was closed by its peer (a BESS client hung up); it stops next. */
+  | { kind: "hangup" }
   /** An answer to a snapshot request (snapshot.ts). */
   | { kind: "snapshot"; seq: number; value: unknown };
 
@@ -69,6 +71,8 @@ export class WorkerThread {
   readonly started: Promise<boolean>;
   /** Receives the worker's snapshot answers (snapshot.ts). */
   onSnapshot: ((seq: number, value: unknown) => void) | null = null;
+  /** Called when the worker reports "hangup". */
+  onHangup: (() => void) | null = null;
   readonly #stopped: Promise<void>;
   readonly #startedOrNever: (ok: boolean) => void;
   #worker: Worker | null = null;
@@ -87,6 +91,7 @@ export class WorkerThread {
         if (message.kind === "started") started(true);
         if (message.kind === "error") log.error(`${name}: ${message.message}`);
         if (message.kind === "snapshot") this.onSnapshot?.(message.seq, message.value);
+        if (message.kind === "hangup") this.onHangup?.();
         if (message.kind === "stopped") {
           started(false);
           stopped();

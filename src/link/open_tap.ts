@@ -96,6 +96,10 @@ function stepMessage(step: number, paths: { userns?: string; netns: string }): s
 export function openTap(shim: Shim, config: Config): TapOpened | TapFailed {
   const target = config.target;
   if (target.kind === "tapfd") return adoptTapFd(shim, target.fd);
+  if (target.kind === "bess") {
+    // A socket, not a tap: src/link/bess.ts makes it (the wait for its client is asynchronous).
+    return { ok: false, lines: ["openTap: a BESS target has no tap"], exitCode: 1 };
+  }
   const netns = target.kind === "pid" ? `/proc/${target.pid}/ns/net` : target.netnsPath;
   const userns = config.userNsPath ??
     (target.kind === "pid" ? `/proc/${target.pid}/ns/user` : undefined);

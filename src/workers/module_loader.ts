@@ -26,6 +26,7 @@ async function loadAll(): Promise<void> {
   await import("../api/mod.ts");
   await import("../sandbox/mod.ts");
   await import("../link/capture.ts");
+  await import("../link/bess.ts");
   await import("./tap_reader.ts");
   await import("./tcp_table.ts");
   await import("./dns_resolver.ts");

@@ -24,7 +24,7 @@
  */
 import { deriveAddresses } from "../config.ts";
 import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
-import { POLLERR, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
+import { POLLERR, POLLHUP, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { RingFeed, type RingFeedChannel } from "../host/ring_feed.ts";
 import { TapCapture } from "../link/capture.ts";
@@ -157,6 +157,11 @@ async function run(start: TapReaderStart): Promise<void> {
         capture?.appendLocked(frame);
         dispatcher.handleFrame(frame, now, offload);
         frames++;
+      } else if (n === 0 && polled.revents(0) & POLLHUP) {
+        // A socket link (BESS) whose client hung up: every frame it sent has been read. A tap
+        // never reads 0; an empty seqpacket reads 0 without POLLHUP and is skipped below.
+        report({ kind: "hangup" });
+        return;
       } else if (n === -EAGAIN || n === 0) {
         break;
       } else if (n !== -EINTR) {
