@@ -9,6 +9,7 @@
  * nothing can leave the machine.
  *
  * usage: bess_client SOCKETPATH GATEWAY
+ *        bess_client --stale SOCKETPATH   (binds a socket there and exits: a stale socket file)
  * Prints one line per answer ("arp GATEWAY is-at MAC", "dhcp offer IP", "icmp echo reply from
  * GATEWAY id ID seq SEQ"), then closes the socket (hangs up) and exits 0. Exits 1 on a socket
  * error, 2 when an answer does not come within 10 s.
@@ -133,6 +134,16 @@ static int is_echo_reply(const uint8_t *f, ssize_t n) {
 }
 
 int main(int argc, char **argv) {
+	if (argc == 3 && strcmp(argv[1], "--stale") == 0) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", argv[2]);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+			perror("bind");
+			return 1;
+		}
+		return 0;
+	}
 	if (argc != 3 || inet_pton(AF_INET, argv[2], &gateway) != 1) {
 		fprintf(stderr, "usage: bess_client SOCKETPATH GATEWAY\n");
 		return 1;
