@@ -1,6 +1,7 @@
 /**
- * The slirp4netns-compatible command: `cli.ts [OPTIONS] PID|PATH|FD [TAPNAME]` (mod.ts runs it
- * too when it is the main module). The only place that exits the process.
+ * The slirp4netns-compatible command: `cli.ts [OPTIONS] PID|PATH|FD [TAPNAME]`, or
+ * `cli.ts --target-type=bess [OPTIONS] SOCKETPATH` (src/link/bess.ts) (mod.ts runs it too when it
+ * is the main module). The only place that exits the process.
  *
  * Start-up is ordered for speed: only what parsing and making the tap need is imported statically
  * (loading the whole stack's modules takes longer than making the tap); the Workers are created
