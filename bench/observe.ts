@@ -112,7 +112,7 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
-async function statsLatency(running: Running, socket: string): Promise<number[]> {
+async function statsLatency(socket: string): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < STATS_REQUESTS; i++) {
     times.push(await getStatsMs(socket));
@@ -177,7 +177,7 @@ async function main(): Promise<void> {
   const running = await startNetwork(ours, mtu);
   try {
     const socket = socketOf(running);
-    const idle = await statsLatency(running, socket);
+    const idle = await statsLatency(socket);
     const port = nextPort();
     const server = await startIperf3Server("127.0.0.1", port);
     const seconds = Math.ceil((STATS_REQUESTS * 60) / 1000) + 2;
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
       },
     );
     await sleep(1000);
-    const busy = await statsLatency(running, socket);
+    const busy = await statsLatency(socket);
     await stop(load);
     await stop(server);
     console.log("\n| get_stats with connections (ms) | median | p99 | max |");
