@@ -53,10 +53,18 @@ export interface StartOptions {
 
 export interface Implementation {
   name: string;
+  /**
+   * The kernel's own path instead of a process: a veth pair between the host and the namespace
+   * (root only; see {@link VETH}).
+   */
+  veth?: boolean;
   /** The address at which the namespace reaches the host's 127.0.0.1. */
   gateway: string;
   /** The address at which the namespace reaches the host's ::1 with IPv6 on; null: no IPv6 here. */
   gateway6: string | null;
+  /** Where the host's server listens for traffic to `gateway` (`gateway6`). */
+  hostServer: string;
+  hostServer6: string;
   /** Where a host→namespace forward arrives in the namespace (its server listens there). */
   forwardTarget: string;
   /** Forwards are added through the slirp4netns API (else: `forwardPort` at start). */
@@ -76,6 +84,8 @@ function slirpLike(name: string, command: string[]): Implementation {
     name,
     gateway: "10.0.2.2",
     gateway6: "fd00::2",
+    hostServer: "127.0.0.1",
+    hostServer6: "::1",
     forwardTarget: "10.0.2.100",
     api: true,
     ping: true,
@@ -111,6 +121,8 @@ export const IMPLEMENTATIONS: Implementation[] = [
     name: "pasta",
     gateway: PASTA_GATEWAY,
     gateway6: null,
+    hostServer: "127.0.0.1",
+    hostServer6: "::1",
     forwardTarget: "127.0.0.1",
     api: false,
     ping: false,
@@ -145,6 +157,40 @@ export const IMPLEMENTATIONS: Implementation[] = [
       String(pid),
     ],
   }]),
+];
+
+/**
+ * The kernel's own path, as a root-only network would have it: a veth pair between the host and
+ * the namespace at the same MTU, documentation addresses on both ends (a /30 of 203.0.113.0/24 and
+ * a /64 of 2001:db8::/32 picked per bench process, so that two benches do not clash); the host
+ * routes only that prefix to it, so nothing leaves the machine. Its "gateway" is the host's end
+ * and servers on the host listen there; a forward is the host connecting to the namespace's end.
+ * Throughput only (bench/iperf3.ts): it is what ours is measured against, not a competitor.
+ */
+const VETH_SUBNET = 4 * (Deno.pid % 64);
+const VETH_NET6 = `2001:db8:13:${(Deno.pid % 0xffff).toString(16)}`;
+export const VETH: Implementation = {
+  name: "veth",
+  veth: true,
+  gateway: `203.0.113.${VETH_SUBNET + 1}`,
+  gateway6: `${VETH_NET6}::1`,
+  hostServer: `203.0.113.${VETH_SUBNET + 1}`,
+  hostServer6: `${VETH_NET6}::1`,
+  forwardTarget: `203.0.113.${VETH_SUBNET + 2}`,
+  api: false,
+  ping: true,
+  dns: false,
+  runAs: [],
+  argv: () => [],
+};
+
+/** The namespace's end of the veth pair. */
+const VETH_GUEST6 = `${VETH_NET6}::2`;
+
+/** What bench/iperf3.ts compares: every implementation, and the kernel's veth (root only). */
+export const THROUGHPUT_IMPLEMENTATIONS: Implementation[] = [
+  ...IMPLEMENTATIONS,
+  ...(ROOT && Deno.env.get("BENCH_VETH") !== "" ? [VETH] : []),
 ];
 
 /** Processes to kill on the way out, by PID. */
@@ -340,6 +386,8 @@ export interface Running {
   pid: number;
   /** Started with IPv6 on, and the guest has its address (`impl.gateway6` answers ping). */
   ipv6: boolean;
+  /** {@link VETH}: the host's end of the pair. */
+  vethHost?: string;
 }
 
 /** Adds a TCP forward 127.0.0.1:port → guest port through the slirp4netns API. */
@@ -381,6 +429,7 @@ export async function startNetwork(
   ipv6 = false,
 ): Promise<Running> {
   ipv6 &&= impl.gateway6 !== null;
+  if (impl.veth) return await startVeth(impl, mtu, forward, ipv6);
   const ns = await makeNetns(impl.runAs);
   const base = `/tmp/slirp-bench-${Deno.pid}-${impl.name}-${mtu}`;
   const apiSocket = `${base}.sock`;
@@ -428,9 +477,79 @@ export async function startNetwork(
   return running;
 }
 
+/** Fails with the command's output unless it succeeds. */
+async function must(argv: string[]): Promise<void> {
+  const result = await output(argv);
+  if (!result.ok) throw new Error(`${argv.join(" ")}: ${result.out}`);
+}
+
+/**
+ * The veth pair for {@link VETH}: the host's end `bvh<pid>`, the namespace's `eth0`, both at `mtu`,
+ * IPv4 and IPv6 (no DAD, so usable at once); up once the host's end answers ping either way.
+ */
+async function startVeth(
+  impl: Implementation,
+  mtu: number,
+  forward: boolean,
+  ipv6: boolean,
+): Promise<Running> {
+  const ns = await makeNetns();
+  const host = `bvh${Deno.pid}`;
+  const running: Running = {
+    impl,
+    enter: ns.enter,
+    processes: [ns.holder],
+    files: [],
+    forwardPort: forward ? nextPort() : undefined,
+    pid: ns.pid,
+    ipv6,
+    vethHost: host,
+  };
+  try {
+    await must([
+      "ip",
+      "link",
+      "add",
+      host,
+      "mtu",
+      String(mtu),
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "eth0",
+      "mtu",
+      String(mtu),
+      "netns",
+      String(ns.pid),
+    ]);
+    await must(["ip", "addr", "add", `${impl.gateway}/30`, "dev", host]);
+    await must(["ip", "addr", "add", `${impl.gateway6}/64`, "dev", host, "nodad"]);
+    await must(["ip", "link", "set", host, "up"]);
+    await must([...ns.enter, "ip", "addr", "add", `${impl.forwardTarget}/30`, "dev", "eth0"]);
+    await must([...ns.enter, "ip", "addr", "add", `${VETH_GUEST6}/64`, "dev", "eth0", "nodad"]);
+    await must([...ns.enter, "ip", "link", "set", "eth0", "up"]);
+    await must([...ns.enter, "ip", "link", "set", "lo", "up"]);
+    for (const gateway of [impl.gateway, impl.gateway6!]) {
+      await waitUntil(
+        "the veth pair",
+        async () =>
+          (await output([...ns.enter, "ping", "-n", "-q", "-c", "1", "-W", "1", gateway], 5000)).ok,
+        30_000,
+      );
+    }
+  } catch (error) {
+    await stopNetwork(running);
+    throw error;
+  }
+  return running;
+}
+
 export async function stopNetwork(running: Running): Promise<void> {
   for (const p of running.processes) await stop(p);
   await output(["rm", "-f", ...running.files]);
+  // The pair goes with the namespace; deleting it too leaves nothing behind if that lags.
+  if (running.vethHost) await output(["ip", "link", "del", running.vethHost]);
 }
 
 /**
@@ -442,10 +561,11 @@ export async function withNetworks(
   body: (networks: Running[]) => Promise<void>,
   forward = false,
   ipv6 = false,
+  implementations = IMPLEMENTATIONS,
 ): Promise<void> {
   const networks: Running[] = [];
   try {
-    for (const impl of IMPLEMENTATIONS) {
+    for (const impl of implementations) {
       networks.push(await startNetwork(impl, mtu, forward, undefined, ipv6));
     }
     await body(networks);
@@ -559,7 +679,10 @@ export class Table {
   #rows: string[][] = [];
   #notes: string[] = [];
 
-  constructor(readonly labels: string[]) {}
+  constructor(
+    readonly labels: string[],
+    readonly implementations: Implementation[] = IMPLEMENTATIONS,
+  ) {}
 
   /** One row; `ratios` false for figures a ratio says nothing about (a slope, an fd count). */
   add(labels: string[], values: number[], digits: number, ratios = true): void {
@@ -583,8 +706,8 @@ export class Table {
   print(): void {
     const header = [
       ...this.labels,
-      ...IMPLEMENTATIONS.map((i) => i.name),
-      ...IMPLEMENTATIONS.slice(1).map((i) => `ours / ${i.name}`),
+      ...this.implementations.map((i) => i.name),
+      ...this.implementations.slice(1).map((i) => `ours / ${i.name}`),
     ];
     const all = [header, ...this.#rows];
     const widths = header.map((_, c) => Math.max(3, ...all.map((r) => r[c].length)));

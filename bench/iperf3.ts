@@ -28,6 +28,7 @@ import {
   startIperf3Server,
   stop,
   Table,
+  THROUGHPUT_IMPLEMENTATIONS,
   withNetworks,
 } from "./common.ts";
 
@@ -39,8 +40,10 @@ import {
 async function iperfForward(running: Running): Promise<number> {
   const port = running.forwardPort!;
   const server = await startIperf3Server(running.impl.forwardTarget, port, running.enter);
+  // veth has no forward: the host connects to the namespace's end, as a root-only network would.
+  const target = running.impl.veth ? running.impl.forwardTarget : "127.0.0.1";
   try {
-    const client = await output(iperf3ClientArgv("127.0.0.1", port), IPERF3_TIMEOUT_MS);
+    const client = await output(iperf3ClientArgv(target, port), IPERF3_TIMEOUT_MS);
     return iperf3Received(client.out).gbps;
   } finally {
     await stop(server);
@@ -55,7 +58,8 @@ async function iperf(running: Running, reverse: boolean): Promise<number> {
   const gateway = running.ipv6 ? running.impl.gateway6 : running.impl.gateway;
   if (gateway === null) return NaN;
   const port = nextPort();
-  const server = await startIperf3Server(running.ipv6 ? "::1" : "127.0.0.1", port);
+  const impl = running.impl;
+  const server = await startIperf3Server(running.ipv6 ? impl.hostServer6 : impl.hostServer, port);
   try {
     const client = await output(
       [...running.enter, ...iperf3ClientArgv(gateway, port, reverse)],
@@ -111,12 +115,18 @@ async function main(): Promise<void> {
     `TCP to the host's 127.0.0.1 through the gateway, iperf3 -t ${SECONDS}, median of ${RUNS} ` +
       `(Gbit/s, receiver side; higher is better)`,
   );
-  const table = new Table(["MTU", "direction"]);
+  const table = new Table(["MTU", "direction"], THROUGHPUT_IMPLEMENTATIONS);
   for (const mtu of MTUS) {
     let ipv4 = new Map<string, number[]>();
-    await withNetworks(mtu, async (networks) => {
-      ipv4 = await measureAll(mtu, networks, DIRECTIONS, table);
-    }, true);
+    await withNetworks(
+      mtu,
+      async (networks) => {
+        ipv4 = await measureAll(mtu, networks, DIRECTIONS, table);
+      },
+      true,
+      false,
+      THROUGHPUT_IMPLEMENTATIONS,
+    );
     await withNetworks(
       mtu,
       async (networks) => {
@@ -132,6 +142,7 @@ async function main(): Promise<void> {
       },
       false,
       true,
+      THROUGHPUT_IMPLEMENTATIONS,
     );
   }
   table.print();
