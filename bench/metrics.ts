@@ -10,7 +10,10 @@
  *   bench.example) from one process to 10.0.2.3:53, forwarded to a dnsmasq the bench starts on the
  *   host's 127.0.0.77, the only nameserver in a private resolv.conf bind-mounted over
  *   /etc/resolv.conf in a mount namespace of the network process's own (median and p90 µs; root
- *   and dnsmasq only; pasta: "-"); at the first MTU of BENCH_MTUS.
+ *   and dnsmasq only; pasta: "-"); at the first MTU of BENCH_MTUS. Then the same three as real
+ *   clients leave them, BENCH_SPACED round trips 1 ms apart (ping -i 0.001; tcptool's GAP_US
+ *   1000: a sleep after each answer): past the busy-poll window, so each request finds the
+ *   network process asleep (median µs).
  * - cpu: CPU seconds (utime + stime of /proc/PID/stat, read with `cat`; ours is the whole deno
  *   process, workers included) per GiB received in an iperf3 run, each MTU and both directions.
  * - memory: VmRSS idle, with 1000 idle TCP connections through the gateway to a host server that
@@ -26,7 +29,7 @@
  * Knobs (environment): BENCH_ONLY (sections, comma-separated; bench/run.sh passes it),
  * BENCH_SECONDS, BENCH_RUNS, BENCH_MTUS, BENCH_SLIRP4NETNS, BENCH_PASTA (see common.ts),
  * BENCH_PINGS (200), BENCH_ROUNDTRIPS (5000), BENCH_CONNECTIONS (1000), BENCH_STARTUP_RUNS (10),
- * BENCH_DNS_QUERIES (2000),
+ * BENCH_DNS_QUERIES (2000), BENCH_SPACED (1000),
  * BENCH_TOOL (the built bench/tcptool.c; bench/run.sh sets it).
  *
  * Traffic goes only to 127.0.0.1 (and the bench's dnsmasq on 127.0.0.77) on the host, through the
@@ -73,6 +76,9 @@ const ROUNDTRIPS = Number(Deno.env.get("BENCH_ROUNDTRIPS") ?? "5000");
 const CONNECTIONS = Number(Deno.env.get("BENCH_CONNECTIONS") ?? "1000");
 const STARTUP_RUNS = Number(Deno.env.get("BENCH_STARTUP_RUNS") ?? "10");
 const DNS_QUERIES = Number(Deno.env.get("BENCH_DNS_QUERIES") ?? "2000");
+const SPACED = Number(Deno.env.get("BENCH_SPACED") ?? "1000");
+/** The gap of the spaced round trips, µs. */
+const GAP_US = 1000;
 
 const table = new Table(["section", "measure"]);
 
@@ -83,26 +89,44 @@ async function cpuSeconds(pid: number, tick: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / tick;
 }
 
-/** Ping RTTs in µs; none where the gateway answers no ping (pasta). */
-async function pings(running: Running): Promise<number[]> {
+/**
+ * Ping RTTs in µs, `count` pings `interval` seconds apart; none where the gateway answers no ping
+ * (pasta).
+ */
+async function pings(running: Running, count = PINGS, interval = "0.005"): Promise<number[]> {
   if (!running.impl.ping) return [];
   const result = await output(
-    [...running.enter, "ping", "-n", "-c", String(PINGS), "-i", "0.005", running.impl.gateway],
-    PINGS * 100 + 10_000,
+    [...running.enter, "ping", "-n", "-c", String(count), "-i", interval, running.impl.gateway],
+    count * 100 + 10_000,
   );
   const rtts = [...result.out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
   if (rtts.length === 0) throw new Error(`ping: ${result.out}`);
   return rtts;
 }
 
-/** Median and mean µs of 1-byte round trips through the gateway. */
-async function pingPong(running: Running): Promise<[number, number]> {
+/**
+ * Median and mean µs of `rounds` 1-byte round trips through the gateway, back to back or `gapUs`
+ * apart.
+ */
+async function pingPong(
+  running: Running,
+  rounds = ROUNDTRIPS,
+  gapUs = 0,
+): Promise<[number, number]> {
   const port = nextPort();
   const server = await echoServer(port);
   try {
     const result = await output(
-      [...running.enter, TOOL, "pingpong", running.impl.gateway, String(port), String(ROUNDTRIPS)],
-      ROUNDTRIPS * 10 + 30_000,
+      [
+        ...running.enter,
+        TOOL,
+        "pingpong",
+        running.impl.gateway,
+        String(port),
+        String(rounds),
+        String(gapUs),
+      ],
+      rounds * (10 + gapUs / 1000) + 30_000,
     );
     if (!result.ok) throw new Error(`pingpong: ${result.out}`);
     const [med, avg] = result.out.trim().split(" ").map(Number);
@@ -113,12 +137,13 @@ async function pingPong(running: Running): Promise<[number, number]> {
 }
 
 /**
- * Median and p90 µs of DNS_QUERIES sequential queries to 10.0.2.3:53 from one process, per
- * implementation (NaN where it does not take part: pasta, and rootless). Each network runs alone,
- * in a mount namespace whose /etc/resolv.conf names only the bench's dnsmasq (common.ts).
+ * Median and p90 µs of DNS_QUERIES sequential queries to 10.0.2.3:53 from one process, and the
+ * median of SPACED queries 1 ms apart, per implementation (NaN where it does not take part:
+ * pasta, and rootless). Each network runs alone, in a mount namespace whose /etc/resolv.conf
+ * names only the bench's dnsmasq (common.ts).
  */
-async function dnsLatency(mtu: number): Promise<[number, number][]> {
-  const results = IMPLEMENTATIONS.map((): [number, number] => [NaN, NaN]);
+async function dnsLatency(mtu: number): Promise<[number, number, number][]> {
+  const results = IMPLEMENTATIONS.map((): [number, number, number] => [NaN, NaN, NaN]);
   if (!ROOT || !(await output(["sh", "-c", "command -v dnsmasq"])).ok) return results;
   const { server, resolvConf } = await startDnsServer();
   try {
@@ -132,7 +157,12 @@ async function dnsLatency(mtu: number): Promise<[number, number][]> {
         );
         if (!result.ok) throw new Error(`dns (${impl.name}): ${result.out}`);
         const [med, p90] = result.out.trim().split(" ").map(Number);
-        results[i] = [med, p90];
+        const spaced = await output(
+          [...running.enter, TOOL, "dns", "10.0.2.3", String(SPACED), DNS_NAME, String(GAP_US)],
+          SPACED * 12 + 30_000,
+        );
+        if (!spaced.ok) throw new Error(`dns, spaced (${impl.name}): ${spaced.out}`);
+        results[i] = [med, p90, Number(spaced.out.trim().split(" ")[0])];
       } finally {
         await stopNetwork(running);
       }
@@ -233,6 +263,7 @@ async function main(): Promise<void> {
   await printHeading(
     `Latency, cost, memory, start-up (${[...ONLY].join(",")}); iperf3 -t ${SECONDS}, ` +
       `median of ${RUNS}; ping -c ${PINGS} -i 0.005; ${ROUNDTRIPS} TCP round trips; ` +
+      `${SPACED} of each 1 ms apart; ` +
       `${DNS_QUERIES} DNS queries; ` +
       `${CONNECTIONS} idle connections; start-up median of ${STARTUP_RUNS}; lower is better`,
   );
@@ -259,10 +290,14 @@ async function main(): Promise<void> {
       await withNetworks(mtu, async (networks) => {
         const rtts = networks.map(() => [] as number[]);
         const rounds = networks.map(() => [] as [number, number][]);
+        const spacedRtts = networks.map(() => [] as number[]);
+        const spacedRounds = networks.map(() => [] as number[]);
         for (let round = 0; round < RUNS; round++) {
           for (const [i, network] of networks.entries()) {
             rtts[i].push(...await pings(network));
             rounds[i].push(await pingPong(network));
+            spacedRtts[i].push(...await pings(network, SPACED, String(GAP_US / 1e6)));
+            spacedRounds[i].push((await pingPong(network, SPACED, GAP_US))[0]);
           }
         }
         table.add(["latency", `ping gateway avg µs (MTU ${mtu})`], rtts.map(mean), 0);
@@ -281,6 +316,16 @@ async function main(): Promise<void> {
           rounds.map((r) => median(r.map((x) => x[1]))),
           1,
         );
+        table.add(
+          ["latency", `ping gateway p50 µs, 1 ms apart`],
+          spacedRtts.map((r) => r.length ? median(r) : NaN),
+          0,
+        );
+        table.add(
+          ["latency", `TCP 1-byte round trip median µs, 1 ms apart`],
+          spacedRounds.map(median),
+          1,
+        );
         if (IMPLEMENTATIONS.some((i) => !i.ping)) {
           table.note(
             "ping: ours and slirp4netns answer the gateway themselves; pasta relays echo requests " +
@@ -295,6 +340,7 @@ async function main(): Promise<void> {
         1,
       );
       table.add(["latency", "DNS query p90 µs (10.0.2.3, sequential)"], dns.map((d) => d[1]), 1);
+      table.add(["latency", "DNS query median µs, 1 ms apart"], dns.map((d) => d[2]), 1);
       if (dns.every((d) => Number.isNaN(d[0]))) {
         table.note("DNS: needs root and dnsmasq (port 53, a mount namespace), so -.");
       }

@@ -4,15 +4,19 @@
  *   tcptool server ADDR PORT      accept every connection and echo what arrives (epoll), and echo
  *                                 UDP datagrams to ADDR:PORT; prints "listening" once bound; holds
  *                                 idle connections open
- *   tcptool pingpong ADDR PORT N  one connection, N 1-byte round trips (after 100 warm-up ones);
- *                                 prints "median_us avg_us p90_us"
+ *   tcptool pingpong ADDR PORT N [GAP_US]
+ *                                 one connection, N 1-byte round trips (after 100 warm-up ones),
+ *                                 back to back or GAP_US apart (a sleep after each answer, as a
+ *                                 real client leaves); prints "median_us avg_us p90_us"
  *   tcptool hold ADDR PORT N      opens N connections, prints "held N", then sleeps until killed
  *   tcptool churn ADDR PORT N     N times: connect, one byte and its echo, close
  *   tcptool udp ADDR PORT LPORT N from local port LPORT (the same flow every time), N datagrams,
  *                                 each waiting up to 1 s for its echo; prints "echoed K of N";
  *                                 fails when none came back
- *   tcptool dns ADDR N NAME       N sequential DNS queries (type A, class IN, RD) for NAME to
- *                                 ADDR:53 from one socket (after 100 warm-up ones), each waiting
+ *   tcptool dns ADDR N NAME [GAP_US]
+ *                                 N sequential DNS queries (type A, class IN, RD) for NAME to
+ *                                 ADDR:53 from one socket (after 100 warm-up ones; with GAP_US,
+ *                                 a sleep that long after each answer), each waiting
  *                                 up to 1 s for the answer with its ID, which must hold an
  *                                 address (NOERROR, ANCOUNT > 0); prints "median_us p90_us"
  *   tcptool startup FD NSPID TAP CMD...
@@ -139,16 +143,25 @@ _Noreturn static void server(struct sockaddr_in *sa) {
   }
 }
 
+/* Sleeps `us` microseconds (none for 0): the gap a real client leaves between requests. */
+static void gap(int us) {
+  if (us <= 0) return;
+  struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
 
-static int pingpong(struct sockaddr_in *sa, int rounds) {
+static int pingpong(struct sockaddr_in *sa, int rounds, int gap_us) {
   int fd = connect_to(sa);
   double *t = calloc(rounds, sizeof *t);
   char c = 'x';
   for (int i = -100; i < rounds; i++) {
+    gap(gap_us);
     double start = now_us();
     if (write(fd, &c, 1) != 1) die("write");
     if (read(fd, &c, 1) != 1) die("read");
@@ -230,7 +243,7 @@ static size_t dns_query(unsigned char *buf, size_t size, const char *name, unsig
   return n;
 }
 
-static int dns(struct sockaddr_in *sa, int count, const char *name) {
+static int dns(struct sockaddr_in *sa, int count, const char *name, int gap_us) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
   struct timeval timeout = {.tv_sec = 1};
@@ -241,6 +254,7 @@ static int dns(struct sockaddr_in *sa, int count, const char *name) {
   for (int i = -100; i < count; i++) {
     unsigned id = (unsigned)(i + 100) & 0xffff;
     size_t len = dns_query(query, sizeof query, name, id);
+    gap(gap_us);
     double start = now_us();
     if (send(fd, query, len, 0) != (ssize_t)len) die("send");
     for (;;) {
@@ -357,7 +371,7 @@ int main(int argc, char **argv) {
   }
   if (argc >= 5 && strcmp(argv[1], "pingpong") == 0) {
     struct sockaddr_in sa = address(argv[2], argv[3]);
-    return pingpong(&sa, atoi(argv[4]));
+    return pingpong(&sa, atoi(argv[4]), argc >= 6 ? atoi(argv[5]) : 0);
   }
   if (argc >= 5 && strcmp(argv[1], "hold") == 0) {
     struct sockaddr_in sa = address(argv[2], argv[3]);
@@ -373,7 +387,7 @@ int main(int argc, char **argv) {
   }
   if (argc >= 5 && strcmp(argv[1], "dns") == 0) {
     struct sockaddr_in sa = address(argv[2], "53");
-    return dns(&sa, atoi(argv[3]), argv[4]);
+    return dns(&sa, atoi(argv[3]), argv[4], argc >= 6 ? atoi(argv[5]) : 0);
   }
   if (argc >= 6 && strcmp(argv[1], "startup") == 0) {
     return startup(atoi(argv[2]), atoi(argv[3]), argv[4], argv + 5);
