@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -112,6 +113,18 @@ int shim_epoll_wait(int ep, uint32_t *out, int max, int timeout_ms) {
     out[2 * i + 1] = (uint32_t)events[i].data.u64;
   }
   return n;
+}
+
+/*
+ * shim_epoll_wait() with no timeout, after sched_yield(2): one turn of a busy poll that lets the
+ * threads queued on this CPU run first. A busy-polling caller would otherwise keep the thread it
+ * waits for off the CPU: the host peer its last send woke (a sync wake-up puts it on the waker's
+ * CPU, expecting the waker to sleep), or the guest's process. With nothing queued the yield
+ * returns at once.
+ */
+int shim_epoll_poll_yield(int ep, uint32_t *out, int max) {
+  sched_yield();
+  return shim_epoll_wait(ep, out, max, 0);
 }
 
 /* Adds 1 to an eventfd: wakes whoever polls it. */

@@ -109,6 +109,8 @@ export const SHIM_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  // int shim_epoll_poll_yield(int ep, uint32_t *out, int max): sched_yield, then epoll_wait(0)
+  shim_epoll_poll_yield: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int shim_eventfd_signal(int fd)
   shim_eventfd_signal: { parameters: ["i32"], result: "i32" },
   // int shim_eventfd_drain(int fd)

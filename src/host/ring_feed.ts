@@ -101,15 +101,21 @@ export class RingFeed {
  * a VM: the wake-up of a halted vCPU costs tens of µs, while the answer to a request (the host's
  * reply on a loopback socket, the guest's next segment) usually arrives within this window. A
  * single round trip through the TCP worker measured median 51 µs without and 29 µs with it
- * (slirp4netns 27 µs, same run). Costs at most this much CPU per burst of traffic.
+ * (slirp4netns 27 µs, same run). Costs at most this much CPU per burst of traffic. Each poll
+ * yields the CPU first (`shim_epoll_poll_yield`): on a busy machine a poll that does not yield
+ * keeps the very thread it waits for off the CPU (the host peer its send woke is queued behind
+ * it); round trips 1 ms apart measured median 85 µs polling without yielding, 36 µs yielding, 39
+ * µs not polling at all, slirp4netns 40 µs (issue 13; five interleaved runs each, others' load on
+ * both cores).
  */
 export const BUSY_POLL_MS = 0.05;
 
 /**
  * The worker side: `epoll_wait` that a feed's `flush` interrupts, not blocking at all when one of
  * `rings` (all fed under the flag word `sleeping`) already holds a frame. Until `busyUntil`
- * (a `performance.now()` time) it polls without sleeping. Returns epoll_wait's result; the caller
- * drains the eventfd when it is reported and then the rings.
+ * (a `performance.now()` time) it polls without sleeping, yielding the CPU before each poll; with
+ * `sleep` false it never sleeps (one poll after the busy window). Returns epoll_wait's result; the
+ * caller drains the eventfd when it is reported and then the rings.
  */
 export function waitForFeeds(
   shim: Shim,
@@ -120,12 +126,15 @@ export function waitForFeeds(
   maxEvents: number,
   timeoutMs: number,
   busyUntil = 0,
+  sleep = true,
 ): number {
   while (timeoutMs !== 0 && performance.now() < busyUntil) {
     if (anyFrame(rings)) return 0;
-    const n = shim.shim_epoll_wait(epoll, events, maxEvents, 0);
+    // Yielding first: the thread this one waits for may be queued on its CPU.
+    const n = shim.shim_epoll_poll_yield(epoll, events, maxEvents);
     if (n !== 0) return n;
   }
+  if (!sleep) return anyFrame(rings) ? 0 : shim.shim_epoll_wait(epoll, events, maxEvents, 0);
   Atomics.store(sleeping, 0, 1);
   if (anyFrame(rings)) timeoutMs = 0;
   const n = shim.shim_epoll_wait(epoll, events, maxEvents, timeoutMs);

@@ -149,12 +149,16 @@ Deno.test("RingFeed without an eventfd wake-up never signals", async () => {
  * time, and never blocks (the test must not hang when the no-wait path breaks).
  */
 function recordingWaits(shim: Shim, sleeping: Int32Array) {
-  const waits: { timeoutMs: number; sleeping: number }[] = [];
+  const waits: { timeoutMs: number; sleeping: number; yielded?: true }[] = [];
   const spy: Shim = {
     ...shim,
     shim_epoll_wait: (epoll, events, maxEvents, timeoutMs) => {
       waits.push({ timeoutMs, sleeping: Atomics.load(sleeping, 0) });
       return shim.shim_epoll_wait(epoll, events, maxEvents, 0);
+    },
+    shim_epoll_poll_yield: (epoll, events, maxEvents) => {
+      waits.push({ timeoutMs: 0, sleeping: Atomics.load(sleeping, 0), yielded: true });
+      return shim.shim_epoll_poll_yield(epoll, events, maxEvents);
     },
   };
   return { spy, waits };
@@ -209,7 +213,7 @@ Deno.test("waitForFeeds() reports the eventfd a flush wrote while the worker sle
   }
 });
 
-Deno.test("waitForFeeds() busy-polls without announcing sleep until busyUntil, then sleeps", async () => {
+Deno.test("waitForFeeds() busy-polls, yielding, without announcing sleep until busyUntil, then sleeps", async () => {
   using t = await setup();
   const epoll = epollWith(t.shim, t.signalFd);
   try {
@@ -224,7 +228,10 @@ Deno.test("waitForFeeds() busy-polls without announcing sleep until busyUntil, t
     const last = waits.pop();
     assert.deepEqual(last, { timeoutMs: 250, sleeping: 1 }, "the final wait sleeps");
     assert.ok(waits.length > 0, "no polling in the busy window");
-    assert.ok(waits.every((w) => w.timeoutMs === 0 && w.sleeping === 0), JSON.stringify(waits));
+    assert.ok(
+      waits.every((w) => w.timeoutMs === 0 && w.sleeping === 0 && w.yielded),
+      JSON.stringify(waits),
+    );
   } finally {
     t.shim.shim_close(epoll);
   }
@@ -245,12 +252,37 @@ Deno.test("waitForFeeds() returns from the busy window as soon as a frame or an 
     // An event (the eventfd written): reported by the first poll, never announced as asleep.
     t.shim.shim_eventfd_signal(t.signalFd);
     assert.equal(waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, -1, busyUntil), 1);
-    assert.deepEqual(waits.splice(0), [{ timeoutMs: 0, sleeping: 0 }]);
+    assert.deepEqual(waits.splice(0), [{ timeoutMs: 0, sleeping: 0, yielded: true }]);
     assert.equal(events[1], WAKE_TOKEN);
     // A zero timeout never busy-polls.
     t.signalled();
     assert.equal(waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, 0, busyUntil), 0);
     assert.deepEqual(waits.splice(0), [{ timeoutMs: 0, sleeping: 1 }]);
+  } finally {
+    t.shim.shim_close(epoll);
+  }
+});
+
+Deno.test("waitForFeeds() with sleep false busy-polls to busyUntil, then polls once, never asleep", async () => {
+  using t = await setup();
+  const epoll = epollWith(t.shim, t.signalFd);
+  try {
+    const events = new Uint32Array(16);
+    const { spy, waits } = recordingWaits(t.shim, t.sleeping);
+    const busyUntil = performance.now() + 5;
+    assert.equal(
+      waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, 250, busyUntil, false),
+      0,
+    );
+    assert.ok(performance.now() >= busyUntil, "returned before the busy window ended");
+    assert.deepEqual(waits.pop(), { timeoutMs: 0, sleeping: 0 }, "the last poll does not sleep");
+    assert.ok(waits.length > 0 && waits.every((w) => w.sleeping === 0 && w.yielded));
+    // After the busy window: one poll, at once.
+    assert.equal(
+      waitForFeeds(spy, t.sleeping, [t.consumer], epoll, events, 8, -1, 0, false),
+      0,
+    );
+    assert.deepEqual(waits.slice(-1), [{ timeoutMs: 0, sleeping: 0 }]);
   } finally {
     t.shim.shim_close(epoll);
   }
