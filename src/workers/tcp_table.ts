@@ -5,7 +5,9 @@
  * signal per batch, only while this worker sleeps); segments for the guest are written to the tap
  * by this worker itself. One synchronous loop: epoll_wait over the signal and stop eventfds and
  * the host sockets, with the relay's next timer as the timeout; then host events, the frames of
- * the rings, due timers, and one flush per turn.
+ * the rings, due timers, and one flush per turn. Pure ACKs for a little data may wait until the
+ * loop finds nothing to do (`TcpRelayOptions.delayAcks`), so that the host's answer to a request
+ * carries them.
  *
  * Messages: in, one {@link TcpTableStart}; out, WorkerEvents (lifecycle.ts), among them the
  * get_stats snapshots asked for through shared memory (src/host/snapshot.ts).
@@ -75,6 +77,12 @@ function tcpNameservers(nameservers: readonly Nameserver[]): IpAddress[] {
 const STOP_TOKEN = 0;
 const SIGNAL_TOKEN = 0xffffffff;
 const MAX_EVENTS = 256;
+/**
+ * Longest a pure ACK waits for the host's answer to carry it while the loop is kept busy by
+ * other work (an idle loop sends it before it sleeps, after its busy-poll window): much less than
+ * a round trip the guest would notice, and far below its retransmission timeout (200 ms).
+ */
+const MAX_ACK_DELAY_MS = 0.2;
 /** Frames taken from the ring per turn, so host sockets and timers get their turn too. */
 const FRAMES_PER_TURN = 1024;
 
@@ -112,6 +120,7 @@ async function run(start: TcpTableStart): Promise<void> {
     now: performance.now(),
     warn: (message) => log.warn(message),
     checksum: (bytes, offset, length, initial) => shim.shim_csum(bytes, offset, length, initial),
+    delayAcks: true,
   });
   const events = new Uint32Array(2 * MAX_EVENTS);
   let now = performance.now();
@@ -150,7 +159,18 @@ async function run(start: TcpTableStart): Promise<void> {
   while (running) {
     const wake = relay.nextWake(now);
     const timeout = wake === Infinity ? -1 : Math.max(0, Math.ceil(wake - performance.now()));
-    const n = waitForFeeds(shim, sleeping, rings, epoll, events, MAX_EVENTS, timeout, busyUntil);
+    // Held-back ACKs: no sleep until they are sent.
+    const n = waitForFeeds(
+      shim,
+      sleeping,
+      rings,
+      epoll,
+      events,
+      MAX_EVENTS,
+      timeout,
+      busyUntil,
+      !relay.owesAcks,
+    );
     if (n < 0 && n !== -EINTR) {
       report({ kind: "error", message: `epoll_wait: ${errnoText(shim, -n)}` });
       break;
@@ -167,9 +187,16 @@ async function run(start: TcpTableStart): Promise<void> {
       }
     }
     const frames = forwards.drain(openToGuest) + ring.drain(segment, FRAMES_PER_TURN);
-    if (n > 0 || frames > 0) busyUntil = performance.now() + BUSY_POLL_MS;
+    const later = performance.now();
+    const idle = n <= 0 && frames === 0 && later >= busyUntil;
+    if (n > 0 || frames > 0) busyUntil = later + BUSY_POLL_MS;
     relay.advanceTimers(now);
     relay.flush(now);
+    // Held-back ACKs go once nothing came within the busy-poll window (the loop is about to
+    // sleep), or once the oldest waited MAX_ACK_DELAY_MS while other work kept the loop busy.
+    if (relay.owesAcks && (idle || later - relay.delayedSince >= MAX_ACK_DELAY_MS)) {
+      relay.sendDelayedAcks();
+    }
     snapshots.serve();
   }
   relay.closeAll();

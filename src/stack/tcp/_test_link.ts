@@ -300,10 +300,13 @@ export class Harness {
   readonly #icmpv6 = new Icmpv6Message();
   readonly #options = new TcpOptions();
 
-  /** `options.link`: e.g. an `OffloadMemoryLink` (default: a plain `MemoryLink`). */
+  /**
+   * `options.link`: e.g. an `OffloadMemoryLink` (default: a plain `MemoryLink`); `delayAcks` as
+   * `TcpRelayOptions` has it (default off).
+   */
   constructor(
     tunables: Partial<TcpTunables> = {},
-    options: { mtu?: number; link?: MemoryLink } = {},
+    options: { mtu?: number; link?: MemoryLink; delayAcks?: boolean } = {},
   ) {
     this.link = options.link ?? new MemoryLink();
     const route = tcpRoutes({
@@ -326,6 +329,7 @@ export class Harness {
       now: this.now,
       random: () => (state = (state * 1103515245 + 12345) >>> 0),
       warn: (message) => this.warnings.push(message),
+      delayAcks: options.delayAcks,
       tunables,
     });
   }

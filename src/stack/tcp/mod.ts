@@ -26,7 +26,11 @@
  * in-memory link, fake sockets and a fake clock. Each event loop turn is a batch: handle every
  * event, then `flush(now)` once, which writes guest data to host sockets, sends what windows allow,
  * sends one ACK per connection that owes one (ACKs are coalesced per batch, except the immediate
- * ones RFC 9293 and RFC 5681 ask for), updates socket interest and re-arms timers.
+ * ones RFC 9293 and RFC 5681 ask for), updates socket interest and re-arms timers. With
+ * `delayAcks` (the worker), a pure ACK for less than two full segments is held back until the
+ * loop is about to sleep (`sendDelayedAcks`, at most a busy-poll window later), so that the host's
+ * answer to a request carries it: one segment to the guest per round trip, as slirp4netns's
+ * delayed ACKs give (RFC 9293 §3.8.6.3).
  *
  * ## Both families
  * One engine serves IPv4 and IPv6 (`-6`): a connection's addresses are numbers or bigints

@@ -340,6 +340,70 @@ Deno.test("ESTABLISHED: guest data reaches the host and is acknowledged once per
   assert.equal(socket.receivedText, "hello world");
 });
 
+Deno.test("delayed ACKs: a request's ACK rides on the host's answer, one segment to the guest", () => {
+  const h = new Harness({}, { delayAcks: true });
+  const socket = h.establish();
+  const una = seqAdd(h.iss, 1);
+  h.send({ seq: GUEST_ISN + 1, ack: una, flags: ACK | PSH, payload: text("ping") });
+  assert.equal(new TextDecoder().decode(Uint8Array.from(socket.received)), "ping");
+  h.expectNothing();
+  assert.ok(h.relay.owesAcks);
+  assert.equal(h.relay.delayedSince, h.now);
+  h.hostSends(socket, "pong");
+  h.expect({ seq: una, ack: GUEST_ISN + 5, payloadText: "pong" });
+  // Carried: nothing left to send when the loop goes to sleep.
+  assert.equal(h.relay.sendDelayedAcks(), 0);
+  assert.ok(!h.relay.owesAcks);
+  h.expectNothing();
+});
+
+Deno.test("delayed ACKs: without an answer the ACK goes when the loop asks for it", () => {
+  const h = new Harness({}, { delayAcks: true });
+  h.establish();
+  const una = seqAdd(h.iss, 1);
+  h.send({ seq: GUEST_ISN + 1, ack: una, payload: pattern(100) });
+  h.send({ seq: GUEST_ISN + 101, ack: una, payload: pattern(100) });
+  h.expectNothing();
+  assert.equal(h.relay.sendDelayedAcks(), 1, "one ACK per connection");
+  h.expect({ seq: una, ack: GUEST_ISN + 201 });
+  h.expectNothing();
+  assert.equal(h.relay.delayedSince, Infinity);
+});
+
+Deno.test("delayed ACKs: two full segments, a window the guest waits for, a FIN and disorder are acknowledged at once", () => {
+  const h = new Harness({}, { delayAcks: true });
+  const socket = h.establish();
+  const una = seqAdd(h.iss, 1);
+  // RFC 9293 §3.8.6.3: at least every second full-sized segment.
+  h.sendBatch(
+    { seq: GUEST_ISN + 1, ack: una, payload: pattern(MSS) },
+    { seq: GUEST_ISN + 1 + MSS, ack: una, payload: pattern(MSS) },
+  );
+  h.expect({ ack: GUEST_ISN + 1 + 2 * MSS });
+  let seq = GUEST_ISN + 1 + 2 * MSS;
+  // Out of order: a duplicate ACK at once (RFC 5681 §4.2).
+  h.send({ seq: seq + 10, ack: una, payload: pattern(10) });
+  h.expect({ ack: seq });
+  h.send({ seq, ack: una, payload: pattern(10) });
+  h.expectNothing();
+  assert.equal(h.relay.sendDelayedAcks(), 1);
+  h.expect({ ack: seq + 20 });
+  seq += 20;
+  // The guest's FIN.
+  h.send({ seq, ack: una, flags: ACK | FIN });
+  h.expect({ ack: seq + 1 });
+  h.expectNothing();
+  assert.equal(socket.received.length, seq - GUEST_ISN - 1);
+  // A host that stopped reading, a small window: less than a segment of it left, so the ACK (the
+  // window the guest waits for) goes at once.
+  const small = new Harness({ recvQueueLimit: 2048, initialQueue: 2048 }, { delayAcks: true });
+  const stalled = small.establish();
+  stalled.sendRoom = 0;
+  small.send({ seq: GUEST_ISN + 1, ack: seqAdd(small.iss, 1), payload: pattern(1600) });
+  small.expect({ ack: GUEST_ISN + 1601 });
+  assert.ok(!small.relay.owesAcks);
+});
+
 Deno.test("ESTABLISHED: host data goes out in MSS segments within the guest's scaled window", () => {
   const h = new Harness();
   // Window 10 << 7 = 1280 bytes: less than one MSS.
