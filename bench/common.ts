@@ -341,12 +341,16 @@ export async function startIperf3Server(
   return server;
 }
 
-/** The iperf3 client to `address:port` for `seconds`, JSON output; `-R` when `reverse`. */
+/**
+ * The iperf3 client to `address:port` for `seconds`, JSON output; `-R` when `reverse`, `-P
+ * streams` when more than one.
+ */
 export function iperf3ClientArgv(
   address: string,
   port: number,
   reverse = false,
   seconds = SECONDS,
+  streams = 1,
 ): string[] {
   return [
     "iperf3",
@@ -358,6 +362,7 @@ export function iperf3ClientArgv(
     String(seconds),
     "-J",
     ...(reverse ? ["-R"] : []),
+    ...(streams > 1 ? ["-P", String(streams)] : []),
   ];
 }
 
@@ -657,10 +662,10 @@ export async function firstLine(child: Deno.ChildProcess, ms: number): Promise<s
   return text.split("\n")[0];
 }
 
-/** bench/tcptool's TCP and UDP echo server on the host's 127.0.0.1:port. */
-export async function echoServer(port: number): Promise<Deno.ChildProcess> {
+/** bench/tcptool's TCP and UDP echo server on the host's `address`:port (default 127.0.0.1). */
+export async function echoServer(port: number, address = "127.0.0.1"): Promise<Deno.ChildProcess> {
   if (TOOL === "") throw new Error("BENCH_TOOL is not set (run through bench/run.sh)");
-  const server = spawn([TOOL, "server", "127.0.0.1", String(port)]);
+  const server = spawn([TOOL, "server", address, String(port)]);
   await firstLine(server, 5000);
   return server;
 }

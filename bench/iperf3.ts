@@ -3,16 +3,22 @@
  * by side with slirp4netns and pasta in the same run: iperf3 from a fresh network namespace to a
  * server on the host's loopback, namespace→host and host→namespace (`iperf3 -R`), and through a
  * port forward, at MTU 1500 and 65520; then the same two directions over IPv6 (networks started
- * with `-6`, fd00::2 to the host's ::1; not pasta), with ours over IPv6 / over IPv4 as notes. Each case runs a few short rounds, alternating the
- * implementations, and reports the median receiver rate and the ratios ours / each other.
+ * with `-6`, fd00::2 to the host's ::1; not pasta), with ours over IPv6 / over IPv4 as notes.
+ * Many flows: 8 parallel streams either way, and one flow beside 1000 idle connections (bench/
+ * tcptool `hold`), with each one's total / the single flow's as notes. Each case runs a few short
+ * rounds, alternating the implementations, and reports the median receiver rate and the ratios
+ * ours / each other (veth: the kernel's own path, root only, see common.ts).
  *
  * Knobs (environment): BENCH_SECONDS (4), BENCH_RUNS (3), BENCH_MTUS ("1500,65520"),
- * BENCH_SLIRP4NETNS, BENCH_PASTA (see common.ts).
+ * BENCH_SLIRP4NETNS, BENCH_PASTA, BENCH_VETH (see common.ts), BENCH_CONNECTIONS (1000), BENCH_TOOL
+ * (the built bench/tcptool.c; bench/run.sh sets it).
  *
  * Traffic goes only to 127.0.0.1 through the namespaces made here.
  */
 
 import {
+  echoServer,
+  firstLine,
   IPERF3_TIMEOUT_MS,
   iperf3ClientArgv,
   iperf3Received,
@@ -25,10 +31,12 @@ import {
   type Running,
   RUNS,
   SECONDS,
+  spawn,
   startIperf3Server,
   stop,
   Table,
   THROUGHPUT_IMPLEMENTATIONS,
+  TOOL,
   withNetworks,
 } from "./common.ts";
 
@@ -52,9 +60,10 @@ async function iperfForward(running: Running): Promise<number> {
 
 /**
  * One iperf3 run through the gateway, to the host's 127.0.0.1 (with IPv6 on, through the IPv6
- * gateway to the host's ::1); returns the receiver's rate in Gbit/s, NaN where there is no IPv6.
+ * gateway to the host's ::1), with `streams` parallel streams; returns the receiver's rate in
+ * Gbit/s (all streams), NaN where there is no IPv6.
  */
-async function iperf(running: Running, reverse: boolean): Promise<number> {
+async function iperf(running: Running, reverse: boolean, streams = 1): Promise<number> {
   const gateway = running.ipv6 ? running.impl.gateway6 : running.impl.gateway;
   if (gateway === null) return NaN;
   const port = nextPort();
@@ -62,7 +71,7 @@ async function iperf(running: Running, reverse: boolean): Promise<number> {
   const server = await startIperf3Server(running.ipv6 ? impl.hostServer6 : impl.hostServer, port);
   try {
     const client = await output(
-      [...running.enter, ...iperf3ClientArgv(gateway, port, reverse)],
+      [...running.enter, ...iperf3ClientArgv(gateway, port, reverse, SECONDS, streams)],
       IPERF3_TIMEOUT_MS,
     );
     return iperf3Received(client.out).gbps;
@@ -71,13 +80,53 @@ async function iperf(running: Running, reverse: boolean): Promise<number> {
   }
 }
 
+/**
+ * One iperf3 run namespace→host beside IDLE_CONNECTIONS idle connections through the same
+ * gateway to an echo server on the host (bench/tcptool `hold`, each set up with one echoed byte):
+ * the bulk flow's rate with a full connection table.
+ */
+async function iperfBesideIdle(running: Running): Promise<number> {
+  const port = nextPort();
+  const impl = running.impl;
+  const echo = await echoServer(port, impl.hostServer);
+  const holder = spawn([
+    ...running.enter,
+    TOOL,
+    "hold",
+    impl.gateway,
+    String(port),
+    String(IDLE_CONNECTIONS),
+  ]);
+  try {
+    await firstLine(holder, 120_000);
+    return await iperf(running, false);
+  } finally {
+    await stop(holder);
+    await stop(echo);
+  }
+}
+
 type Measure = (running: Running) => Promise<number>;
+
+/** Parallel streams of the many-flows rows. */
+const STREAMS = 8;
+/** Idle connections held through the gateway beside one bulk flow (BENCH_CONNECTIONS). */
+const IDLE_CONNECTIONS = Number(Deno.env.get("BENCH_CONNECTIONS") ?? "1000");
 
 /** What is measured: through the gateway either way, or into the namespace through a forward. */
 const DIRECTIONS: [string, Measure][] = [
   ["namespace→host", (running) => iperf(running, false)],
   ["host→namespace", (running) => iperf(running, true)],
   ["host→namespace, API forward (pasta: -t forward, spliced)", iperfForward],
+  [
+    `namespace→host, ${STREAMS} streams (-P ${STREAMS})`,
+    (running) => iperf(running, false, STREAMS),
+  ],
+  [
+    `host→namespace, ${STREAMS} streams (-P ${STREAMS})`,
+    (running) => iperf(running, true, STREAMS),
+  ],
+  [`namespace→host beside ${IDLE_CONNECTIONS} idle connections`, iperfBesideIdle],
 ];
 
 /** The same through the IPv6 gateway (fd00::2) to the host's ::1, networks started with `-6`. */
@@ -111,6 +160,7 @@ async function measureAll(
 }
 
 async function main(): Promise<void> {
+  if (TOOL === "") throw new Error("BENCH_TOOL is not set (run through bench/run.sh)");
   await printHeading(
     `TCP to the host's 127.0.0.1 through the gateway, iperf3 -t ${SECONDS}, median of ${RUNS} ` +
       `(Gbit/s, receiver side; higher is better)`,
@@ -127,6 +177,17 @@ async function main(): Promise<void> {
       false,
       THROUGHPUT_IMPLEMENTATIONS,
     );
+    // Many flows against one: each implementation's total over its own single flow.
+    for (const [index, single] of [[3, 0], [4, 1], [5, 0]]) {
+      const many = ipv4.get(DIRECTIONS[index][0])!;
+      const one = ipv4.get(DIRECTIONS[single][0])!;
+      const ratios = THROUGHPUT_IMPLEMENTATIONS.map((impl, i) =>
+        `${impl.name} ${(many[i] / one[i]).toFixed(2)}`
+      );
+      table.note(
+        `MTU ${mtu}, ${DIRECTIONS[index][0]} / ${DIRECTIONS[single][0]}: ${ratios.join(", ")}`,
+      );
+    }
     await withNetworks(
       mtu,
       async (networks) => {

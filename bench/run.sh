@@ -2,7 +2,8 @@
 # What `deno task bench` runs (after build:native), side by side with slirp4netns and pasta in one
 # run, each printing a Markdown table with ratios ours / each other (bench/common.ts says how pasta
 # is set up and where its path differs):
-#   throughput  iperf3 through the gateway both ways and through a port forward (bench/iperf3.ts)
+#   throughput  iperf3 through the gateway both ways and through a port forward, 8 streams, one
+#               beside 1000 idle connections; beside a veth pair as root (bench/iperf3.ts)
 #   latency     ping and 1-byte TCP round trips to the gateway, DNS queries   (bench/metrics.ts)
 #   cpu         CPU seconds per GiB moved by iperf3                         (bench/metrics.ts)
 #   memory      VmRSS idle, with 1000 idle connections, during iperf3       (bench/metrics.ts)
@@ -25,6 +26,12 @@ unknown=$(echo "$only" | tr ',' '\n' | grep -v -x -e '' -e throughput -e latency
   -e startup -e soak -e observe || true)
 [ -z "$unknown" ] || { echo "bench/run.sh: unknown BENCH_ONLY section: $unknown" >&2; exit 1; }
 deno="deno run --allow-run --allow-read --allow-env --allow-sys=uid"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+# Readable by all: as root, pasta's start-up timing runs the tool as nobody.
+chmod 755 "$dir"
+cc -O2 -Wall -o "$dir/tcptool" bench/tcptool.c
+export BENCH_TOOL="$dir/tcptool"
 case "$only" in
   *,throughput,*) $deno bench/iperf3.ts "$@" ;;
 esac
@@ -33,14 +40,6 @@ case "$only" in
   *,soak,*) soak=soak ;;
   *) soak= ;;
 esac
-if [ -n "$metrics$soak" ]; then
-  dir=$(mktemp -d)
-  trap 'rm -rf "$dir"' EXIT
-  # Readable by all: as root, pasta's start-up timing runs the tool as nobody.
-  chmod 755 "$dir"
-  cc -O2 -Wall -o "$dir/tcptool" bench/tcptool.c
-  export BENCH_TOOL="$dir/tcptool"
-fi
 [ -z "$metrics" ] || BENCH_ONLY=$metrics $deno bench/metrics.ts "$@"
 [ -z "$soak" ] || $deno bench/soak.ts "$@"
 case "$only" in
