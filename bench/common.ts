@@ -229,11 +229,23 @@ export async function stop(child: Deno.ChildProcess): Promise<void> {
   }
 }
 
-/** Runs `main`, then kills every child process it left, by PID. */
+/**
+ * Runs `main`, then kills every child process it left, by PID; also when the bench itself is
+ * interrupted (SIGINT, SIGTERM), so that no network process, namespace holder or veth pair (which
+ * goes with its namespace) outlives it.
+ */
 export async function run(main: () => Promise<void>): Promise<void> {
+  const interrupted = async () => {
+    for (const child of children) await stop(child);
+    Deno.exit(130);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, interrupted);
   try {
     await main();
   } finally {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.removeSignalListener(signal, interrupted);
+    }
     for (const child of children) await stop(child);
   }
 }
