@@ -320,6 +320,13 @@ int shim_read(int fd, void *buf, int len) {
   return n < 0 ? -errno : (int)n;
 }
 
+/* read(2) into buf[offset, offset + len): the count or -errno. The offset lets the caller read
+ * straight into a slot of a ring without making a view of it. */
+int shim_read_at(int fd, uint8_t *buf, int offset, int len) {
+  ssize_t n = read(fd, buf + offset, (size_t)len);
+  return n < 0 ? -errno : (int)n;
+}
+
 /* write(2), returning the byte count or -errno. */
 int shim_write(int fd, const void *buf, int len) {
   ssize_t n = write(fd, buf, (size_t)len);

@@ -36,6 +36,8 @@ export const SHIM_SYMBOLS = {
   shim_tap_name: { parameters: ["i32", "buffer"], result: "i32" },
   // int shim_read(int fd, void *buf, int len)
   shim_read: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int shim_read_at(int fd, uint8_t *buf, int offset, int len)
+  shim_read_at: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   // int shim_write(int fd, const void *buf, int len)
   shim_write: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int shim_tap_offload(int fd)

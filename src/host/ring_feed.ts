@@ -68,23 +68,44 @@ export class RingFeed {
 
   /**
    * Copies one frame into the ring, behind one `tag` byte if given (a record of the consumer's
-   * format); false (counted) when it does not fit.
+   * format: the frame at `frameAt`, after the tag by default); false (counted) when it does not
+   * fit. Abandons a slot from {@link reserveAt}.
    */
-  push(frame: Uint8Array, tag?: number): boolean {
+  push(frame: Uint8Array, tag?: number, frameAt = tag === undefined ? 0 : 1): boolean {
     const ring = this.#ring;
-    const prefix = tag === undefined ? 0 : 1;
-    const length = prefix + frame.length;
+    const length = frameAt + frame.length;
     const at = length <= ring.maxFrame ? ring.reserveAt(length) : -1;
     if (at < 0) {
       ring.countDrop();
       this.#dropped();
       return false;
     }
-    if (prefix) ring.bytes[at] = tag!;
-    this.#shim.shim_copy(ring.bytes, at + prefix, frame, 0, frame.length);
+    if (tag !== undefined) ring.bytes[at] = tag;
+    this.#shim.shim_copy(ring.bytes, at + frameAt, frame, 0, frame.length);
     ring.commit(length);
     this.#pending = this.#sleeping !== null;
     return true;
+  }
+
+  /** The ring's data region: the offsets from {@link reserveAt} index it. */
+  get bytes(): Uint8Array {
+    return this.#ring.bytes;
+  }
+
+  /**
+   * A slot for a record of up to `maxLength` bytes to be written in place (a read straight into
+   * the ring, saving the copy `push` makes): its offset in {@link bytes}, or -1 when the ring has
+   * no room for that much (nothing is counted: the caller reads elsewhere and may still `push`).
+   * Publish it with {@link commit}; a `push` or another `reserveAt` abandons it.
+   */
+  reserveAt(maxLength: number): number {
+    return this.#ring.reserveAt(maxLength);
+  }
+
+  /** Publishes the first `length` bytes of the slot from {@link reserveAt} as one record. */
+  commit(length: number): void {
+    this.#ring.commit(length);
+    this.#pending = this.#sleeping !== null;
   }
 
   /** Ends a batch: wakes the worker if frames were pushed since the last flush and it sleeps. */

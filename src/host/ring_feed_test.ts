@@ -76,6 +76,38 @@ Deno.test("RingFeed.push() with a tag puts one tag byte before the frame, 0 incl
   assert.deepEqual(t.take(), [[0, ...bytes(5)], [0x42, ...bytes(5)], [9]]);
 });
 
+Deno.test("RingFeed.push() with frameAt leaves room between the tag and the frame", async () => {
+  using t = await setup();
+  t.consumer.bytes.fill(0xee);
+  assert.equal(t.feed.push(bytes(3), 1, 4), true);
+  const [record] = t.take();
+  assert.equal(record.length, 4 + 3);
+  assert.equal(record[0], 1);
+  assert.deepEqual(record.slice(4), [...bytes(3)]);
+});
+
+Deno.test("RingFeed.reserveAt() and commit() publish a record written in place, and wake once per flush", async () => {
+  using t = await setup();
+  Atomics.store(t.sleeping, 0, 1);
+  const at = t.feed.reserveAt(MAX_FRAME);
+  assert.ok(at >= 0);
+  // A read straight into the slot (here: a fill), then only its first bytes published.
+  t.feed.bytes.set(bytes(MAX_FRAME), at);
+  t.feed.commit(6);
+  assert.equal(t.signalled(), false, "no signal before the flush");
+  t.feed.flush();
+  assert.equal(t.signalled(), true);
+  // A slot abandoned for a push: only the push is published.
+  assert.ok(t.feed.reserveAt(MAX_FRAME) >= 0);
+  assert.equal(t.feed.push(bytes(2)), true);
+  assert.deepEqual(t.take(), [[...bytes(6)], [...bytes(2)]]);
+  // No room for a slot of that size: -1, nothing counted.
+  while (t.feed.push(bytes(MAX_FRAME)));
+  const drops = t.drops();
+  assert.equal(t.feed.reserveAt(MAX_FRAME), -1);
+  assert.equal(t.drops(), drops);
+});
+
 Deno.test("RingFeed.push() drops and counts a frame whose record exceeds the largest frame", async () => {
   using t = await setup();
   // MAX_FRAME bytes fit alone, not behind a tag byte.

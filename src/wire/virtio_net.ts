@@ -34,9 +34,9 @@ export const RxOffload = {
   TCP_SEGMENTED: 2,
 } as const;
 
-/** The {@link RxOffload} bits of the header at `bytes[0..10)`. */
-export function rxOffload(bytes: Uint8Array): number {
-  const gso = bytes[VNET_HDR.GSO_TYPE] & 0x7f;
-  return ((bytes[VNET_HDR.FLAGS] & VNET_F_NEEDS_CSUM) ? RxOffload.CHECKSUM_PARTIAL : 0) |
+/** The {@link RxOffload} bits of the header at `bytes[at..at + 10)`. */
+export function rxOffload(bytes: Uint8Array, at = 0): number {
+  const gso = bytes[at + VNET_HDR.GSO_TYPE] & 0x7f;
+  return ((bytes[at + VNET_HDR.FLAGS] & VNET_F_NEEDS_CSUM) ? RxOffload.CHECKSUM_PARTIAL : 0) |
     (gso === VnetGso.TCPV4 || gso === VnetGso.TCPV6 ? RxOffload.TCP_SEGMENTED : 0);
 }

@@ -64,3 +64,10 @@ Deno.test("rxOffload() reads the header at the start of a longer buffer and igno
   frame.set(header(VNET_F_NEEDS_CSUM, VnetGso.TCPV4, 1460, 34, 16));
   assert.equal(rxOffload(frame), RxOffload.CHECKSUM_PARTIAL | RxOffload.TCP_SEGMENTED);
 });
+
+Deno.test("rxOffload() reads the header at an offset (a frame read into a ring slot)", () => {
+  const bytes = new Uint8Array(12 + VNET_HDR_LEN + 60);
+  bytes.set(header(VNET_F_NEEDS_CSUM, VnetGso.NONE, 0, 34, 16), 12);
+  assert.equal(rxOffload(bytes, 12), RxOffload.CHECKSUM_PARTIAL);
+  assert.equal(rxOffload(bytes), RxOffload.NONE);
+});

@@ -18,9 +18,17 @@ export const NEIGHBOR6_RECORD = { IP: 0, MAC: 16, LENGTH: 22 } as const;
 
 /**
  * A guest segment in the segment ring: one byte, 1 if its checksum is partial (not to be
- * verified, see `TcpRelay.handleFrame`), then the Ethernet frame.
+ * verified, see `TcpRelay.handleFrame`), then the Ethernet frame at `FRAME`. The bytes between
+ * are room for the tap's virtio-net header (10 bytes, src/wire/virtio_net.ts): the tap reader
+ * reads a frame straight into a slot of the ring, header and all, and commits it in place when it
+ * is a TCP segment.
+ *
+ * ```
+ *  0                 1     2             12                          12 + frame length
+ *  | checksumPartial | -   | vnet header | Ethernet frame            |
+ * ```
  */
-export const SEGMENT_RECORD = { CHECKSUM_PARTIAL: 0, FRAME: 1 } as const;
+export const SEGMENT_RECORD = { CHECKSUM_PARTIAL: 0, FRAME: 12 } as const;
 
 /**
  * A port forward's accepted client, handed over in the forward ring: the socket (the worker owns
