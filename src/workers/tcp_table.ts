@@ -18,7 +18,7 @@ import { type Nameserver, RESOLV_CONF_PATH, ResolvConfWatcher } from "../dns/res
 import { EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
-import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import { EPOLL_CTL_ADD, EPOLLET, EPOLLIN } from "../ffi/sockaddr.ts";
 import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
 import { SnapshotFlag, SnapshotServer } from "../host/snapshot.ts";
 import type { RingWorkerChannel } from "../host/ring_worker.ts";
@@ -74,8 +74,10 @@ function tcpNameservers(nameservers: readonly Nameserver[]): IpAddress[] {
   return targets;
 }
 
+/** epoll tokens of this worker's fds; connection ids lie between (TcpRelay's LAST_CONNECTION_ID). */
 const STOP_TOKEN = 0;
 const SIGNAL_TOKEN = 0xffffffff;
+const TAP_HINT_TOKEN = 0xfffffffe;
 const MAX_EVENTS = 256;
 /**
  * Longest a pure ACK waits for the host's answer to carry it while the loop is kept busy by
@@ -100,6 +102,17 @@ async function run(start: TcpTableStart): Promise<void> {
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.signalFd, EPOLLIN, SIGNAL_TOKEN);
+  // A wake-up hint, never read here: the tap reader reads the tap. Edge-triggered, the guest's
+  // every frame wakes this worker together with the tap reader, so a request 1 ms after the last
+  // finds it polling (BUSY_POLL_MS) when the tap reader hands the segment over, instead of asleep
+  // until the ring's eventfd wakes it: the two wake-ups overlap instead of following each other.
+  shim.shim_epoll_ctl(
+    epoll,
+    EPOLL_CTL_ADD,
+    start.tap.fd,
+    (EPOLLIN | EPOLLET) >>> 0,
+    TAP_HINT_TOKEN,
+  );
   const sockets = new FfiTcpSockets(shim, epoll, {
     ipv4: start.outboundAddr ? parseIpv4(start.outboundAddr) ?? undefined : undefined,
     ipv6: start.outboundAddr6,
@@ -182,6 +195,8 @@ async function run(start: TcpTableStart): Promise<void> {
         running = false;
       } else if (token === SIGNAL_TOKEN) {
         shim.shim_eventfd_drain(start.signalFd);
+      } else if (token === TAP_HINT_TOKEN) {
+        // A frame from the guest is on its way to the ring: poll for it (busyUntil below).
       } else {
         relay.hostEvent(token, events[2 * i], now);
       }

@@ -208,8 +208,13 @@ const TTL = 64;
 const DUP_ACK_THRESHOLD = 3;
 /** In-order guest data of at least this size goes straight from the frame to an idle socket. */
 const DIRECT_SEND_MIN = 16 << 10;
-/** Connection ids are epoll tokens; 0 belongs to the worker's wake-up eventfd. */
+/**
+ * Connection ids are epoll tokens from FIRST_ID to {@link LAST_CONNECTION_ID}; the worker gives
+ * the tokens outside that range to its own fds (eventfds, the tap).
+ */
 const FIRST_ID = 1;
+/** The largest connection id (see FIRST_ID). */
+export const LAST_CONNECTION_ID = 0xffff_ff00;
 
 /** One connection. Fields are public to the relay and its tests; nothing else touches them. */
 export class TcpConnection implements TimerEntry {
@@ -1882,7 +1887,7 @@ export class TcpRelay {
   #allocateId(): number {
     for (;;) {
       const id = this.#nextId;
-      this.#nextId = this.#nextId >= 0xffffffff ? FIRST_ID : this.#nextId + 1;
+      this.#nextId = this.#nextId >= LAST_CONNECTION_ID ? FIRST_ID : this.#nextId + 1;
       if (!this.#byId.has(id)) return id;
     }
   }
