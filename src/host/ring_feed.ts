@@ -125,9 +125,10 @@ export class RingFeed {
  * (slirp4netns 27 µs, same run). Costs at most this much CPU per burst of traffic. Each poll
  * yields the CPU first (`shim_epoll_poll_yield`): on a busy machine a poll that does not yield
  * keeps the very thread it waits for off the CPU (the host peer its send woke is queued behind
- * it); round trips 1 ms apart measured median 85 µs polling without yielding, 36 µs yielding, 39
- * µs not polling at all, slirp4netns 40 µs (issue 13; five interleaved runs each, others' load on
- * both cores).
+ * it). Round trips 1 ms apart, measured with the TCP table in the tap reader's thread (an
+ * experiment of issue 13, not taken: the Workers stay apart), five interleaved runs each, others'
+ * load on both cores: median 85 µs polling without yielding, 36 µs yielding, 39 µs not polling at
+ * all, slirp4netns 40 µs.
  */
 export const BUSY_POLL_MS = 0.05;
 
