@@ -57,6 +57,7 @@ import {
 } from "../wire/ipv6.ts";
 import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
+import { ipv6HostDestination } from "./ipv6_destination.ts";
 import {
   type GuestTx,
   IPV4_MAX_PAYLOAD,
@@ -253,32 +254,28 @@ export class IcmpNat {
       counters.bump(C["icmp.nat_type_dropped"]);
       return;
     }
-    let hostDst: bigint;
-    if (inIpv6Prefix(dst, six.prefix, six.prefixLength)) {
-      if (this.#disableHostLoopback) {
-        counters.bump(C["icmp.nat_unreachable"]);
-        const quoteLength = quoteLengthOf(eth.bytes, ip.offset, eth.bytes.length - ip.offset);
-        sendIcmpError(
-          this.#tx,
-          eth.bytes,
-          eth.srcOffset,
-          dst,
-          src,
-          Icmpv6Type.DEST_UNREACHABLE,
-          Icmpv6Unreachable.NO_ROUTE,
-          0,
-          eth.bytes,
-          ip.offset,
-          quoteLength,
-        );
-        return;
-      }
-      hostDst = IPV6_LOOPBACK;
-    } else if (isSpecialIpv6(dst) || isLinkLocalIpv6(dst)) {
+    const hostDst = ipv6HostDestination(dst, six, this.#disableHostLoopback);
+    if (hostDst === "refused") {
+      counters.bump(C["icmp.nat_unreachable"]);
+      const quoteLength = quoteLengthOf(eth.bytes, ip.offset, eth.bytes.length - ip.offset);
+      sendIcmpError(
+        this.#tx,
+        eth.bytes,
+        eth.srcOffset,
+        dst,
+        src,
+        Icmpv6Type.DEST_UNREACHABLE,
+        Icmpv6Unreachable.NO_ROUTE,
+        0,
+        eth.bytes,
+        ip.offset,
+        quoteLength,
+      );
+      return;
+    }
+    if (hostDst === "invalid") {
       counters.bump(C["icmp.nat_bad_destination"]);
       return;
-    } else {
-      hostDst = dst;
     }
     this.#echo(eth, ip.offset, icmp, src, dst, hostDst, now);
   }

@@ -68,6 +68,7 @@ import {
 import { UDP_HEADER_LEN, udpChecksum, UdpDatagram } from "../wire/udp.ts";
 import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
+import { ipv6HostDestination } from "./ipv6_destination.ts";
 import {
   type GuestTx,
   IPV4_MAX_PAYLOAD,
@@ -373,34 +374,30 @@ export class UdpNat {
     const src = ip.src;
     const dst = ip.dst;
     if (this.#replyToForward(udp, src, dst, now)) return;
-    let hostDst: bigint;
-    if (inIpv6Prefix(dst, six.prefix, six.prefixLength)) {
-      if (dst === six.gateway && udp.dstPort === TFTP_PORT) {
-        this.#tftp(eth, udp, src, dst);
-        return;
-      }
-      if (dst === six.dns && !this.#options.disableDns) {
-        counters.bump(C["udp.dns_other_port"]);
-        return;
-      }
-      if (this.#options.disableHostLoopback) {
-        counters.bump(C["udp.nat_host_loopback_refused"]);
-        this.#icmpToGuest(
-          eth,
-          ip.offset,
-          Icmpv6Type.DEST_UNREACHABLE,
-          Icmpv6Unreachable.NO_ROUTE,
-          dst,
-          src,
-        );
-        return;
-      }
-      hostDst = IPV6_LOOPBACK;
-    } else if (isSpecialIpv6(dst) || isLinkLocalIpv6(dst)) {
+    if (dst === six.gateway && udp.dstPort === TFTP_PORT) {
+      this.#tftp(eth, udp, src, dst);
+      return;
+    }
+    if (dst === six.dns && !this.#options.disableDns) {
+      counters.bump(C["udp.dns_other_port"]);
+      return;
+    }
+    const hostDst = ipv6HostDestination(dst, six, this.#options.disableHostLoopback);
+    if (hostDst === "refused") {
+      counters.bump(C["udp.nat_host_loopback_refused"]);
+      this.#icmpToGuest(
+        eth,
+        ip.offset,
+        Icmpv6Type.DEST_UNREACHABLE,
+        Icmpv6Unreachable.NO_ROUTE,
+        dst,
+        src,
+      );
+      return;
+    }
+    if (hostDst === "invalid") {
       counters.bump(C["udp.nat_bad_destination"]);
       return;
-    } else {
-      hostDst = dst;
     }
     this.#send(eth, ip.offset, udp, src, dst, hostDst, now);
   }

@@ -11,8 +11,8 @@
  */
 
 import type { Addresses } from "../../config.ts";
-import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK } from "../../wire/address.ts";
-import { isLinkLocalIpv6, isSpecialIpv6 } from "../../wire/ipv6.ts";
+import type { IpAddress } from "../../wire/address.ts";
+import { ipv6HostDestination } from "../ipv6_destination.ts";
 
 /** The host's loopback address, 127.0.0.1. */
 export const HOST_LOOPBACK = 0x7f000001;
@@ -61,10 +61,9 @@ export function tcpRoutes(
   config: TcpRouteConfig,
 ): (dst: IpAddress, port: number, now: number) => TcpRoute {
   const netUnreachable: TcpRoute = { kind: "unreachable" };
-  const toLoopback = (address: IpAddress): TcpRoute =>
-    config.disableHostLoopback ? netUnreachable : { kind: "connect", targets: [address] };
-  const loopback4 = toLoopback(HOST_LOOPBACK);
-  const loopback6 = toLoopback(IPV6_LOOPBACK);
+  const loopback4: TcpRoute = config.disableHostLoopback
+    ? netUnreachable
+    : { kind: "connect", targets: [HOST_LOOPBACK] };
   const { gateway, dns } = config.addresses;
   const v6 = config.addresses.ipv6;
   const nameservers = (port: number, now: number): TcpRoute => {
@@ -75,10 +74,10 @@ export function tcpRoutes(
   };
   return (dst, port, now) => {
     if (typeof dst === "bigint") {
-      if (v6 === null || isSpecialIpv6(dst) || isLinkLocalIpv6(dst)) return netUnreachable;
+      if (v6 === null) return netUnreachable;
       if (dst === v6.dns && !config.disableDns) return nameservers(port, now);
-      if (inIpv6Prefix(dst, v6.prefix, v6.prefixLength)) return loopback6;
-      return { kind: "connect", targets: [dst] };
+      const host = ipv6HostDestination(dst, v6, config.disableHostLoopback);
+      return typeof host === "bigint" ? { kind: "connect", targets: [host] } : netUnreachable;
     }
     if (dst === gateway) return loopback4;
     if (dst === dns && !config.disableDns) return nameservers(port, now);
