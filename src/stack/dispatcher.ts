@@ -392,21 +392,31 @@ export class Dispatcher {
     else this.counters.bump(C["nat.not_implemented"]);
   }
 
-  /** The UDP view of a checked IPv4 datagram, or null (counted) if malformed. */
-  #udpOf(ip: Ipv4Packet): UdpDatagram | null {
+  /** The UDP view of a checked IPv4 datagram or IPv6 packet, or null (counted) if malformed. */
+  #udpOf(ip: Ipv4Packet | Ipv6Packet): UdpDatagram | null {
+    const counters = this.counters;
     const udp = this.#udp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength);
     switch (udp.check()) {
       case "ok":
         break;
       case "truncated":
-        this.counters.bump(C["udp.truncated"]);
+        counters.bump(C["udp.truncated"]);
         return null;
       case "bad_length":
-        this.counters.bump(C["udp.bad_length"]);
+        counters.bump(C["udp.bad_length"]);
         return null;
     }
-    if (!(this.#offload & RxOffload.CHECKSUM_PARTIAL) && !udp.verifyChecksum(ip.src, ip.dst)) {
-      this.counters.bump(C["udp.bad_checksum"]);
+    if (this.#offload & RxOffload.CHECKSUM_PARTIAL) return udp;
+    if (udp.checksum === 0) {
+      // RFC 768: none was computed, over IPv4; RFC 8200 §8.1: over IPv6 it is discarded.
+      if (ip.version === 4) return udp;
+      counters.bump(C["udp.ipv6_zero_checksum"]);
+      return null;
+    }
+    const length = udp.udpLength;
+    const sum = pseudoHeaderSumAt(ip.bytes, ip.offset, IpProtocol.UDP, length);
+    if (finishChecksum(sumBytes(ip.bytes, udp.offset, length, sum)) !== 0) {
+      counters.bump(C["udp.bad_checksum"]);
       return null;
     }
     return udp;
@@ -607,7 +617,7 @@ export class Dispatcher {
       } else counters.bump(C["nat.not_implemented"]);
       return;
     }
-    const udp = this.#udp6Of(ip);
+    const udp = this.#udpOf(ip);
     if (udp === null) return;
     this.#learnFrom(eth, ip);
     if (
@@ -676,35 +686,6 @@ export class Dispatcher {
         counters.bump(C["icmpv6.type_ignored"]);
         return;
     }
-  }
-
-  /** The UDP view of a checked IPv6 packet, or null (counted) if malformed. */
-  #udp6Of(ip: Ipv6Packet): UdpDatagram | null {
-    const counters = this.counters;
-    const udp = this.#udp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength);
-    switch (udp.check()) {
-      case "ok":
-        break;
-      case "truncated":
-        counters.bump(C["udp.truncated"]);
-        return null;
-      case "bad_length":
-        counters.bump(C["udp.bad_length"]);
-        return null;
-    }
-    if (this.#offload & RxOffload.CHECKSUM_PARTIAL) return udp;
-    // RFC 8200 §8.1: a zero UDP checksum over IPv6 is discarded.
-    if (udp.checksum === 0) {
-      counters.bump(C["udp.ipv6_zero_checksum"]);
-      return null;
-    }
-    const length = udp.udpLength;
-    const sum = pseudoHeaderSumAt(ip.bytes, ip.offset, Ipv6NextHeader.UDP, length);
-    if (finishChecksum(sumBytes(ip.bytes, udp.offset, length, sum)) !== 0) {
-      counters.bump(C["udp.bad_checksum"]);
-      return null;
-    }
-    return udp;
   }
 
   /** Whether the address at `bytes[at..]` is fd00::2, fd00::3 or fe80::2. */
