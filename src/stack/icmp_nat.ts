@@ -47,17 +47,10 @@ import {
   Icmpv6Unreachable,
 } from "../wire/icmpv6.ts";
 import { IpProtocol, IPV4, Ipv4Packet, isLoopbackIpv4 } from "../wire/ipv4.ts";
-import {
-  emitIpv6Header,
-  IPV6_HEADER_LEN,
-  Ipv6NextHeader,
-  Ipv6Packet,
-  isLinkLocalIpv6,
-  isSpecialIpv6,
-} from "../wire/ipv6.ts";
+import { emitIpv6Header, IPV6_HEADER_LEN, Ipv6NextHeader, Ipv6Packet } from "../wire/ipv6.ts";
 import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
-import { ipv6HostDestination } from "./ipv6_destination.ts";
+import { ipv6HostDestination, isHostIpv6Peer } from "./ipv6_destination.ts";
 import {
   type GuestTx,
   IPV4_MAX_PAYLOAD,
@@ -536,12 +529,6 @@ export class IcmpNat {
       const last = flow.lastDst;
       return isIpv6(last) && inIpv6Prefix(last, six.prefix, six.prefixLength) ? last : six.gateway;
     }
-    if (
-      isSpecialIpv6(address) || isLinkLocalIpv6(address) ||
-      inIpv6Prefix(address, six.prefix, six.prefixLength)
-    ) {
-      return null;
-    }
-    return address;
+    return isHostIpv6Peer(address, six) ? address : null;
   }
 }

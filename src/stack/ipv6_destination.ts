@@ -36,3 +36,13 @@ export function ipv6HostDestination(
   }
   return isSpecialIpv6(dst) || isLinkLocalIpv6(dst) ? "invalid" : dst;
 }
+
+/**
+ * Whether a host sender's IPv6 address may reach the guest as itself: the other direction of
+ * `ipv6HostDestination`. Addresses the guest could not tell from its own network (fd00::/64) or
+ * could not answer (special, link-local) may not; ::1 is each protocol's to map to an alias.
+ */
+export function isHostIpv6Peer(address: bigint, v6: Ipv6Addresses): boolean {
+  return !isSpecialIpv6(address) && !isLinkLocalIpv6(address) &&
+    !inIpv6Prefix(address, v6.prefix, v6.prefixLength);
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { IPV6_ADDRESSES } from "../config.ts";
 import { IPV6_LOOPBACK, parseIpv6 } from "../wire/address.ts";
-import { ipv6HostDestination } from "./ipv6_destination.ts";
+import { ipv6HostDestination, isHostIpv6Peer } from "./ipv6_destination.ts";
 
 const ip6 = (text: string) => parseIpv6(text)!;
 
@@ -21,5 +21,14 @@ Deno.test("ipv6HostDestination(): special and link-local destinations lead nowhe
 Deno.test("ipv6HostDestination(): any other address is itself, even next to the prefix", () => {
   for (const text of ["2001:db8::2", "fd00:0:0:1::2", "fc00::1"]) {
     assert.equal(ipv6HostDestination(ip6(text), IPV6_ADDRESSES, true), ip6(text), text);
+  }
+});
+
+Deno.test("isHostIpv6Peer(): a host sender is shown as itself unless the guest could not tell or answer it", () => {
+  for (const text of ["2001:db8::2", "fd00:0:0:1::2"]) {
+    assert.equal(isHostIpv6Peer(ip6(text), IPV6_ADDRESSES), true, text);
+  }
+  for (const text of ["fd00::2", "fd00::77", "fe80::1", "::1", "::", "ff02::1", "::ffff:1.2.3.4"]) {
+    assert.equal(isHostIpv6Peer(ip6(text), IPV6_ADDRESSES), false, text);
   }
 });

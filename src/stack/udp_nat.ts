@@ -45,7 +45,7 @@ import type { Addresses } from "../config.ts";
 import { ETHERNET_HEADER_LEN, EthernetFrame } from "../wire/ethernet.ts";
 import { IcmpType, IcmpUnreachable } from "../wire/icmp.ts";
 import { Icmpv6Type, Icmpv6Unreachable } from "../wire/icmpv6.ts";
-import { inIpv6Prefix, type IpAddress, IPV6_LOOPBACK, isIpv6, writeIpv4 } from "../wire/address.ts";
+import { type IpAddress, IPV6_LOOPBACK, isIpv6, writeIpv4 } from "../wire/address.ts";
 import { endpointText, type FlowStats } from "./flow_stats.ts";
 import { internetChecksum } from "../wire/checksum.ts";
 import {
@@ -57,18 +57,11 @@ import {
   isThisNetworkIpv4,
   LIMITED_BROADCAST,
 } from "../wire/ipv4.ts";
-import {
-  emitIpv6Header,
-  IPV6_HEADER_LEN,
-  Ipv6NextHeader,
-  Ipv6Packet,
-  isLinkLocalIpv6,
-  isSpecialIpv6,
-} from "../wire/ipv6.ts";
+import { emitIpv6Header, IPV6_HEADER_LEN, Ipv6NextHeader, Ipv6Packet } from "../wire/ipv6.ts";
 import { UDP_HEADER_LEN, udpChecksum, UdpDatagram } from "../wire/udp.ts";
 import { writeU16 } from "../wire/view.ts";
 import { C, type Counters } from "./counters.ts";
-import { ipv6HostDestination } from "./ipv6_destination.ts";
+import { ipv6HostDestination, isHostIpv6Peer } from "./ipv6_destination.ts";
 import {
   type GuestTx,
   IPV4_MAX_PAYLOAD,
@@ -650,13 +643,7 @@ export class UdpNat {
         if (this.#options.disableHostLoopback) return null;
         return flow.loopbackAliases?.get(port) ?? six.gateway;
       }
-      if (
-        isSpecialIpv6(address) || isLinkLocalIpv6(address) ||
-        inIpv6Prefix(address, six.prefix, six.prefixLength)
-      ) {
-        return null;
-      }
-      return address;
+      return isHostIpv6Peer(address, six) ? address : null;
     }
     if (isLoopbackIpv4(address)) {
       return this.#options.disableHostLoopback ? null : this.#addresses.gateway;
