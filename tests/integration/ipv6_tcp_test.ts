@@ -22,6 +22,7 @@ import {
 import { matrix, type Variant } from "../helpers/matrix.ts";
 import { createNetns, type Netns } from "../helpers/netns.ts";
 import { describeResult, type Proc, run, spawn } from "../helpers/process.ts";
+import { assertAllSandboxed } from "../helpers/sandbox.ts";
 import { buildTool } from "../helpers/tools.ts";
 
 const MIB = 1 << 20;
@@ -248,5 +249,16 @@ matrix(
       },
     });
     assert.equal(typeof cross.return?.id, "number", JSON.stringify(cross));
+  },
+);
+
+matrix(
+  "IPv6 inside --enable-sandbox --enable-seccomp: SLAAC, ping fd00::2, 1 MiB each way to [::1], every thread sandboxed",
+  async (v) => {
+    const { side, guest, proc } = await started(v, ["--enable-sandbox", "--enable-seccomp"]);
+    const echo = await server(v, side, "echo-server", "::1");
+    await echoThrough(inGuest(guest), "fd00::2", echo.port, 2, MIB);
+    await assertAllSandboxed(proc.pid, proc);
+    assert.ok(proc.running, proc.describe());
   },
 );
