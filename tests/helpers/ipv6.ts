@@ -10,9 +10,8 @@ import type { Proc } from "./process.ts";
 
 /** The test host's IPv6 network (`HostSide.addTestHost`'s `ipv6`). */
 export const TEST_NET6 = { hostAddress: "2001:db8:1::1/64", address: "2001:db8:1::2/64" };
-/** The test host's address, and the host side's on the same veth. */
+/** The test host's address. */
 export const TEST_HOST6 = "2001:db8:1::2";
-export const TEST_HOST_SIDE6 = "2001:db8:1::1";
 
 /** A resolv.conf of the test's own (default: a nameserver the test may start at 127.0.0.53). */
 export async function privateResolvConf(

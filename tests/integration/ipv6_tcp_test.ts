@@ -16,7 +16,6 @@ import {
   privateResolvConf,
   startIpv6,
   TEST_HOST6,
-  TEST_HOST_SIDE6,
   TEST_NET6,
 } from "../helpers/ipv6.ts";
 import { matrix, type Variant } from "../helpers/matrix.ts";
@@ -138,7 +137,6 @@ matrix("IPv6 TCP: --outbound-addr6 is the source the test host sees", async (v) 
   await guest.run([tool, "read-client", TEST_HOST6, String(peer.port)]);
   await peer.proc.waitExit(10_000);
   assert.equal(peer.proc.stdout.trim(), "peer 2001:db8:1::77");
-  assert.notEqual(TEST_HOST_SIDE6, "2001:db8:1::77");
 });
 
 /** Sends one API request with `ncat -U` from the host side; the parsed reply. */
