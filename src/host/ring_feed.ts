@@ -1,7 +1,8 @@
 /**
  * Frames handed from one thread to a Worker that sleeps in epoll_wait (the TCP connection table,
- * the DNS resolver): a FrameRing, an eventfd in the worker's epoll set, and one shared word that
- * says whether the worker is (about to be) asleep. Both sides of that protocol live here.
+ * the DNS resolver): a FrameRing, an eventfd in the worker's epoll set, and two shared words, one
+ * saying whether the worker is (about to be) asleep and one whether it wants early wakes. Both
+ * sides of that protocol live here.
  *
  * The producer (`RingFeed`) copies frames into the ring (FFI memcpy: TypedArray.set into a
  * SharedArrayBuffer is slower) and, once per batch (`flush`), writes the eventfd, but only while
@@ -10,14 +11,27 @@
  * producer publishes a frame and then loads the flag; the worker stores the flag and then loads the
  * ring's head (all `Atomics` are sequentially consistent), so either the producer sees the flag
  * and signals, or the worker sees the frame and does not block.
+ *
+ * Early wakes (`RingFeed.wakeEarly`, `EarlyWakes`): a worker that answers small requests asks to
+ * be woken as soon as the producer knows input is coming (the tap reader, when poll() reports the
+ * tap readable), before the producer has read and sorted it. On a VM the wake-up of a halted vCPU
+ * takes tens of µs; started early, it overlaps the producer's read and dispatch instead of
+ * following them, and the woken worker polls (BUSY_POLL_MS) until the frame is in its ring.
  */
 
 import type { Shim } from "../ffi/shim.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
 
-/** How to wake a worker that sleeps in epoll_wait: its flag word and eventfd. */
+/** Int32 words of `EventfdWake.sleeping`: 1 while the worker is (about to be) asleep… */
+const SLEEPING = 0;
+/** …and 1 while it wants early wakes (`EarlyWakes`). */
+const EARLY_WAKE = 1;
+/** Size of `EventfdWake.sleeping`. */
+export const WAKE_WORDS_BYTES = 8;
+
+/** How to wake a worker that sleeps in epoll_wait: its flag words and eventfd. */
 export interface EventfdWake {
-  /** One Int32 word: 1 while the worker is (about to be) asleep. */
+  /** WAKE_WORDS_BYTES: whether the worker sleeps, whether it wants early wakes. */
   sleeping: SharedArrayBuffer;
   /** An eventfd in the worker's epoll set. */
   signalFd: number;
@@ -33,7 +47,7 @@ export function createFeedChannel(
   ringBytes: number,
   maxFrame: number,
   signalFd: number,
-  sleeping: SharedArrayBuffer = new SharedArrayBuffer(4),
+  sleeping: SharedArrayBuffer = new SharedArrayBuffer(WAKE_WORDS_BYTES),
 ): RingFeedChannel {
   return { ring: FrameRing.create(ringBytes, { maxFrame }).buffer, sleeping, signalFd };
 }
@@ -112,7 +126,23 @@ export class RingFeed {
   flush(): void {
     if (!this.#pending) return;
     this.#pending = false;
-    if (Atomics.load(this.#sleeping!, 0) !== 0) this.#shim.shim_eventfd_signal(this.#signalFd);
+    if (Atomics.load(this.#sleeping!, SLEEPING) !== 0) {
+      this.#shim.shim_eventfd_signal(this.#signalFd);
+    }
+  }
+
+  /**
+   * Input is on its way (not read yet, maybe not even for this worker): wakes the worker now if it
+   * sleeps and asked for early wakes (see the top of this file).
+   */
+  wakeEarly(): void {
+    const words = this.#sleeping;
+    if (
+      words !== null && Atomics.load(words, EARLY_WAKE) !== 0 &&
+      Atomics.load(words, SLEEPING) !== 0
+    ) {
+      this.#shim.shim_eventfd_signal(this.#signalFd);
+    }
   }
 }
 
@@ -157,14 +187,63 @@ export function waitForFeeds(
     if (n !== 0) return n;
   }
   if (!sleep) return anyFrame(rings) ? 0 : shim.shim_epoll_wait(epoll, events, maxEvents, 0);
-  Atomics.store(sleeping, 0, 1);
+  Atomics.store(sleeping, SLEEPING, 1);
   if (anyFrame(rings)) timeoutMs = 0;
   const n = shim.shim_epoll_wait(epoll, events, maxEvents, timeoutMs);
-  Atomics.store(sleeping, 0, 0);
+  Atomics.store(sleeping, SLEEPING, 0);
   return n;
 }
 
 function anyFrame(rings: readonly FrameRing[]): boolean {
   for (const ring of rings) if (ring.peek() !== null) return true;
   return false;
+}
+
+/**
+ * Wake-ups in a row that brought the worker no frame before it stops asking for early wakes: the
+ * input its producer saw coming was for someone else (the guest pinging, say, while this worker's
+ * connections are quiet), and each such wake-up costs a busy-poll window of CPU.
+ */
+const MAX_IDLE_WAKES = 8;
+
+/**
+ * The worker's side of early wakes: asks for them (`request`) while they pay, and stops asking on
+ * its own after MAX_IDLE_WAKES eventfd wake-ups in a row that brought no frame; the worker asks
+ * again when its traffic says so.
+ */
+export class EarlyWakes {
+  readonly #words: Int32Array;
+  /** Woken by the eventfd, no frame since. */
+  #awaitingFrame = false;
+  #idleWakes = 0;
+
+  constructor(sleeping: SharedArrayBuffer) {
+    this.#words = new Int32Array(sleeping);
+  }
+
+  /** Whether early wakes are asked for. */
+  get requested(): boolean {
+    return Atomics.load(this.#words, EARLY_WAKE) !== 0;
+  }
+
+  /** Asks for early wakes, or stops asking. */
+  request(on: boolean): void {
+    Atomics.store(this.#words, EARLY_WAKE, on ? 1 : 0);
+    this.#awaitingFrame = false;
+    this.#idleWakes = 0;
+  }
+
+  /** Accounts one turn of the worker's loop: whether the eventfd woke it, frames it took. */
+  afterTurn(signalled: boolean, frames: number): void {
+    if (frames > 0) {
+      this.#awaitingFrame = false;
+      this.#idleWakes = 0;
+      return;
+    }
+    if (!signalled) return;
+    if (this.#awaitingFrame && ++this.#idleWakes >= MAX_IDLE_WAKES && this.requested) {
+      this.request(false);
+    }
+    this.#awaitingFrame = true;
+  }
 }

@@ -8,7 +8,7 @@ import { EAGAIN } from "../ffi/errno.ts";
 import { loadShim, type Shim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
 import { FrameRing } from "../ring/frame_ring.ts";
-import { createFeedChannel, RingFeed, waitForFeeds } from "./ring_feed.ts";
+import { createFeedChannel, EarlyWakes, RingFeed, waitForFeeds } from "./ring_feed.ts";
 
 const MAX_FRAME = 64;
 const RING_BYTES = 1024;
@@ -37,6 +37,7 @@ async function setup(options: { wake?: boolean } = {}) {
   const sleeping = new Int32Array(channel.sleeping);
   return {
     shim,
+    channel,
     feed,
     consumer,
     sleeping,
@@ -174,6 +175,61 @@ Deno.test("RingFeed without an eventfd wake-up never signals", async () => {
   t.feed.flush();
   assert.equal(t.signalled(), false);
   assert.deepEqual(t.take(), [[1, ...bytes(4)]]);
+});
+
+Deno.test("RingFeed.wakeEarly() signals a sleeping worker only while it asks for early wakes", async () => {
+  using t = await setup();
+  const early = new EarlyWakes(t.channel.sleeping);
+  // Not asked for: nothing, asleep or not.
+  Atomics.store(t.sleeping, 0, 1);
+  t.feed.wakeEarly();
+  assert.equal(t.signalled(), false);
+  early.request(true);
+  assert.equal(early.requested, true);
+  t.feed.wakeEarly();
+  assert.equal(t.signalled(), true, "asked for and asleep");
+  // Awake: it polls its ring anyway.
+  Atomics.store(t.sleeping, 0, 0);
+  t.feed.wakeEarly();
+  assert.equal(t.signalled(), false);
+  early.request(false);
+  Atomics.store(t.sleeping, 0, 1);
+  t.feed.wakeEarly();
+  assert.equal(t.signalled(), false, "no longer asked for");
+  // The word is the feed's own: a feed without an eventfd wake-up has none to write.
+  using plain = await setup({ wake: false });
+  new EarlyWakes(plain.channel.sleeping).request(true);
+  Atomics.store(plain.sleeping, 0, 1);
+  plain.feed.wakeEarly();
+  assert.equal(plain.signalled(), false);
+});
+
+Deno.test("EarlyWakes stops asking after eight wake-ups in a row that brought no frame", async () => {
+  using t = await setup();
+  const early = new EarlyWakes(t.channel.sleeping);
+  early.request(true);
+  // Woken early, the frame followed within the poll window: the wake-up paid.
+  for (let i = 0; i < 20; i++) {
+    early.afterTurn(true, 0);
+    early.afterTurn(false, 1);
+  }
+  // Woken by a flush with frames already there: paid too.
+  for (let i = 0; i < 20; i++) early.afterTurn(true, 3);
+  assert.equal(early.requested, true);
+  // Wake-ups for input that went elsewhere; turns without a signal (host events) do not count.
+  for (let i = 0; i < 8; i++) {
+    assert.equal(early.requested, true, `still asked for after ${i} idle wake-ups`);
+    early.afterTurn(true, 0);
+    early.afterTurn(false, 0);
+  }
+  early.afterTurn(true, 0);
+  assert.equal(early.requested, false);
+  // Asked for again, it counts from zero.
+  early.request(true);
+  for (let i = 0; i < 8; i++) early.afterTurn(true, 0);
+  assert.equal(early.requested, true);
+  early.afterTurn(true, 0);
+  assert.equal(early.requested, false);
 });
 
 /**

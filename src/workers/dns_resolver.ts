@@ -19,7 +19,7 @@ import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
 import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
-import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
+import { BUSY_POLL_MS, EarlyWakes, waitForFeeds } from "../host/ring_feed.ts";
 import { SnapshotServer } from "../host/snapshot.ts";
 import type { RingWorkerChannel } from "../host/ring_worker.ts";
 import { UpstreamUdpSockets } from "../host/upstream_sockets.ts";
@@ -116,6 +116,9 @@ async function run(start: DnsResolverStart): Promise<void> {
     () => ({ nameservers: forwarder.nameserverStats() }),
     report,
   );
+  // Early wakes (ring_feed.ts) once a query came: they stop by themselves when the guest's
+  // frames are for others.
+  const early = new EarlyWakes(start.sleeping);
   report({ kind: "started" });
 
   let running = true;
@@ -131,6 +134,7 @@ async function run(start: DnsResolverStart): Promise<void> {
       break;
     }
     const now = performance.now();
+    let signalled = false;
     for (let i = 0; i < n; i++) {
       const token = events[2 * i + 1];
       if (token === STOP_TOKEN) {
@@ -139,6 +143,7 @@ async function run(start: DnsResolverStart): Promise<void> {
       }
       if (token === SIGNAL_TOKEN) {
         shim.shim_eventfd_drain(start.signalFd);
+        signalled = true;
         continue;
       }
       const fd = token;
@@ -155,6 +160,8 @@ async function run(start: DnsResolverStart): Promise<void> {
       }
     }
     const queries = ring.drain((frame) => query(frame, now));
+    if (queries > 0 && !early.requested) early.request(true);
+    early.afterTurn(signalled, queries);
     if (n > 0 || queries > 0) busyUntil = performance.now() + BUSY_POLL_MS;
     forwarder.poll(performance.now());
     snapshots.serve();

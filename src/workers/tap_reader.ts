@@ -164,6 +164,9 @@ async function run(start: TapReaderStart): Promise<void> {
       report({ kind: "error", message: "the tap device reported an error" });
       break;
     }
+    // Before the read: a worker that sleeps waiting for small requests starts waking up now.
+    tcp.wakeEarly();
+    dns?.wakeEarly();
     const now = performance.now();
     for (let frames = 0; frames < FRAMES_PER_BATCH;) {
       if (slot < 0) slot = tcp.reserveAt(SEGMENT_RECORD.FRAME + start.maxFrame);

@@ -18,8 +18,8 @@ import { type Nameserver, RESOLV_CONF_PATH, ResolvConfWatcher } from "../dns/res
 import { EINTR, errnoText } from "../ffi/errno.ts";
 import { shimFiles } from "../ffi/files.ts";
 import { loadShim } from "../ffi/shim.ts";
-import { EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLLET, EPOLLIN } from "../ffi/sockaddr.ts";
-import { BUSY_POLL_MS, waitForFeeds } from "../host/ring_feed.ts";
+import { EPOLL_CTL_ADD, EPOLLIN } from "../ffi/sockaddr.ts";
+import { BUSY_POLL_MS, EarlyWakes, waitForFeeds } from "../host/ring_feed.ts";
 import { SnapshotFlag, SnapshotServer } from "../host/snapshot.ts";
 import type { RingWorkerChannel } from "../host/ring_worker.ts";
 import { FfiTcpSockets } from "../host/tcp_sockets.ts";
@@ -77,8 +77,7 @@ function tcpNameservers(nameservers: readonly Nameserver[]): IpAddress[] {
 /** epoll tokens of this worker's fds; connection ids lie between (TcpRelay's LAST_CONNECTION_ID). */
 const STOP_TOKEN = 0;
 const SIGNAL_TOKEN = 0xffffffff;
-const TAP_HINT_TOKEN = 0xfffffffe;
-/** A segment record this long or longer is bulk data (see the tap hint below). */
+/** A segment record this long or longer is bulk data (see the early wakes below). */
 const BULK_SEGMENT = 16 << 10;
 const MAX_EVENTS = 256;
 /**
@@ -104,25 +103,15 @@ async function run(start: TcpTableStart): Promise<void> {
   if (epoll < 0) throw new Error(`epoll_create: ${errnoText(shim, -epoll)}`);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.stopFd, EPOLLIN, STOP_TOKEN);
   shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.signalFd, EPOLLIN, SIGNAL_TOKEN);
-  // A wake-up hint, never read here: the tap reader reads the tap. Edge-triggered, the guest's
-  // every frame wakes this worker together with the tap reader, so a request 1 ms after the last
-  // finds it polling (BUSY_POLL_MS) when the tap reader hands the segment over, instead of asleep
-  // until the ring's eventfd wakes it: the two wake-ups overlap instead of following each other.
-  // Only while the guest sends small segments: during a bulk upload the hint would wake this
-  // worker, and make it poll, once per super-frame before the tap reader has it (measured: 15 %
-  // more CPU per GiB), so a turn with a segment of BULK_SEGMENT bytes or more turns it off and a
-  // turn with only smaller ones back on.
-  let hinted = false;
-  const hint = (on: boolean) => {
-    hinted = on;
-    if (on) {
-      const events = (EPOLLIN | EPOLLET) >>> 0;
-      shim.shim_epoll_ctl(epoll, EPOLL_CTL_ADD, start.tap.fd, events, TAP_HINT_TOKEN);
-    } else {
-      shim.shim_epoll_ctl(epoll, EPOLL_CTL_DEL, start.tap.fd, 0, 0);
-    }
-  };
-  hint(true);
+  // Early wakes (ring_feed.ts) while the guest sends small segments: a request 1 ms after the
+  // last then finds this worker awake and polling when the tap reader hands the segment over,
+  // instead of asleep until the ring's eventfd wakes it after the tap reader's read and dispatch.
+  // Not during a bulk upload: there they would wake this worker, and make it poll, once per
+  // super-frame before the tap reader has it (measured with the tap fd as the wake-up: 15 % more
+  // CPU per GiB), so a turn with a segment of BULK_SEGMENT bytes or more stops them and a turn
+  // with only smaller ones asks again.
+  const early = new EarlyWakes(start.sleeping);
+  early.request(true);
   const sockets = new FfiTcpSockets(shim, epoll, {
     ipv4: start.outboundAddr ? parseIpv4(start.outboundAddr) ?? undefined : undefined,
     ipv6: start.outboundAddr6,
@@ -202,22 +191,23 @@ async function run(start: TcpTableStart): Promise<void> {
       break;
     }
     now = performance.now();
+    let signalled = false;
     for (let i = 0; i < n; i++) {
       const token = events[2 * i + 1];
       if (token === STOP_TOKEN) {
         running = false;
       } else if (token === SIGNAL_TOKEN) {
         shim.shim_eventfd_drain(start.signalFd);
-      } else if (token === TAP_HINT_TOKEN) {
-        // A frame from the guest is on its way to the ring: poll for it (busyUntil below).
+        signalled = true;
       } else {
         relay.hostEvent(token, events[2 * i], now);
       }
     }
     bulk = 0;
     const segments = ring.drain(segment, FRAMES_PER_TURN);
-    if (segments > 0 && (bulk > 0) === hinted) hint(!hinted);
+    if (segments > 0 && (bulk === 0) !== early.requested) early.request(bulk === 0);
     const frames = forwards.drain(openToGuest) + segments;
+    early.afterTurn(signalled, frames);
     const later = performance.now();
     const idle = n <= 0 && frames === 0 && later >= busyUntil;
     if (n > 0 || frames > 0) busyUntil = later + BUSY_POLL_MS;
