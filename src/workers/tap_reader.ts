@@ -15,7 +15,8 @@
  * ```
  *
  * It sleeps in poll() on the tap and a stop eventfd, with a timeout up to the dispatcher's next
- * deadline (the next router advertisement; none without `-6`). A full ring drops the frame (counted): the
+ * deadline (the next router advertisement; none without `-6`). As poll() returns, before the read,
+ * a sleeping TCP or DNS worker that asked for early wakes is woken (src/host/ring_feed.ts). A full ring drops the frame (counted): the
  * guest retransmits TCP, and UDP may be lost anyway. On a tap with virtio-net headers, the header's
  * offload bits go with the frame (src/wire/virtio_net.ts): TCP super-frames above the MTU, and
  * partial checksums the TCP worker must not verify.
