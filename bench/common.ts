@@ -114,6 +114,7 @@ export const IMPLEMENTATIONS: Implementation[] = [
     "--allow-ffi",
     "--allow-net",
     `--allow-read=${REPO}`,
+    "--allow-env=SLIRP4NETNS_BUNDLES",
     `${REPO}/cli.ts`,
   ]),
   ...(SLIRP4NETNS === "" ? [] : [slirpLike("slirp4netns", [SLIRP4NETNS])]),

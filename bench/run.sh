@@ -32,6 +32,9 @@ trap 'rm -rf "$dir"' EXIT
 chmod 755 "$dir"
 cc -O2 -Wall -o "$dir/tcptool" bench/tcptool.c
 export BENCH_TOOL="$dir/tcptool"
+# Ours runs its bundles, as from the registry or compiled (cli.ts, SLIRP4NETNS_BUNDLES).
+deno task bundle >/dev/null
+export SLIRP4NETNS_BUNDLES=1
 case "$only" in
   *,throughput,*) $deno bench/iperf3.ts "$@" ;;
 esac

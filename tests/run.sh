@@ -17,6 +17,10 @@ else
   echo "tests/run.sh: no unit tests under src/"
 fi
 
+# The bundles a registry run or a compiled binary runs (src/bundled/, build output), from these
+# sources: the package tests serve them as a registry would.
+deno task bundle >/dev/null || { echo "tests/run.sh: deno task bundle failed" >&2; exit 1; }
+
 # Prepare the unprivileged user and its copy of the command once; parallel test modules share it.
 setup=$(deno run --allow-run --allow-read --allow-write --allow-env --allow-sys=uid,gid \
   tests/helpers/users.ts | sed -n 's/^SLIRPTEST_SETUP=//p')

@@ -32,6 +32,26 @@ export const SHIM_SYMBOLS = {
     ],
     result: "i32",
   },
+  // the same, on a thread of Deno's blocking pool: the caller goes on (creating the Workers) while
+  // the child makes the tap (src/cli/command.ts)
+  shim_open_tap_async: {
+    name: "shim_open_tap",
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "i32",
+      "u32",
+      "u32",
+      "u32",
+      "buffer",
+      "i32",
+      "buffer",
+    ],
+    result: "i32",
+    nonblocking: true,
+  },
   // int shim_tap_name(int fd, char name[IFNAMSIZ])
   shim_tap_name: { parameters: ["i32", "buffer"], result: "i32" },
   // int shim_read(int fd, void *buf, int len)

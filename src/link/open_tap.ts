@@ -94,8 +94,35 @@ function stepMessage(step: number, paths: { userns?: string; netns: string }): s
 
 /** Opens (and with `configure`, configures) the tap device the configuration names. */
 export function openTap(shim: Shim, config: Config): TapOpened | TapFailed {
+  const call = tapCall(config);
+  if ("ok" in call) return call.ok === null ? adoptTapFd(shim, call.fd) : call;
+  return tapOutcome(shim, call, shim.shim_open_tap(...call.args));
+}
+
+/**
+ * {@link openTap} with the namespace-joining child waited for on a thread of Deno's blocking
+ * pool, so that this thread can go on meanwhile (the command creates its Workers while the child
+ * makes the tap).
+ */
+export async function openTapAsync(shim: Shim, config: Config): Promise<TapOpened | TapFailed> {
+  const call = tapCall(config);
+  if ("ok" in call) return call.ok === null ? adoptTapFd(shim, call.fd) : call;
+  return tapOutcome(shim, call, await shim.shim_open_tap_async(...call.args));
+}
+
+/** The arguments of shim_open_tap for a pid or path target, and what its messages name. */
+interface TapCall {
+  args: Parameters<Shim["shim_open_tap"]>;
+  childFd: Int32Array;
+  tapName: string;
+  userns: string | undefined;
+  netns: string;
+}
+
+/** The shim call for `config`'s target; a tapfd target (`ok: null`) or a BESS one (failed). */
+function tapCall(config: Config): TapCall | TapFailed | { ok: null; fd: number } {
   const target = config.target;
-  if (target.kind === "tapfd") return adoptTapFd(shim, target.fd);
+  if (target.kind === "tapfd") return { ok: null, fd: target.fd };
   if (target.kind === "bess") {
     // A socket, not a tap: src/link/bess.ts makes it (the wait for its client is asynchronous).
     return { ok: false, lines: ["openTap: a BESS target has no tap"], exitCode: 1 };
@@ -106,7 +133,7 @@ export function openTap(shim: Shim, config: Config): TapOpened | TapFailed {
   const addresses = deriveAddresses(config.network, config.prefix);
   const mac = config.macAddress ?? new Uint8Array(0);
   const childFd = new Int32Array(1);
-  const rc = shim.shim_open_tap(
+  const args: Parameters<Shim["shim_open_tap"]> = [
     userns === undefined ? null : cString(userns),
     cString(netns),
     cString(target.tapName),
@@ -118,13 +145,18 @@ export function openTap(shim: Shim, config: Config): TapOpened | TapFailed {
     mac,
     mac.length,
     new Uint8Array(childFd.buffer),
-  );
+  ];
+  return { args, childFd, tapName: target.tapName, userns, netns };
+}
+
+/** What shim_open_tap's result `rc` for `call` means. */
+function tapOutcome(shim: Shim, call: TapCall, rc: number): TapOpened | TapFailed {
   if (rc >= 0) {
     return {
       ok: true,
       fd: rc,
-      tapName: target.tapName,
-      announce: [`sent tapfd=${childFd[0]} for ${target.tapName}`, `received tapfd=${rc}`],
+      tapName: call.tapName,
+      announce: [`sent tapfd=${call.childFd[0]} for ${call.tapName}`, `received tapfd=${rc}`],
     };
   }
   const step = Math.floor(-rc / 1000);
@@ -132,7 +164,9 @@ export function openTap(shim: Shim, config: Config): TapOpened | TapFailed {
   if (step === STEP.CHILD_DIED) {
     return { ok: false, lines: [`child failed(wstatus=${detail}, !WIFEXITED)`], exitCode: 1 };
   }
-  const line = `${stepMessage(step, { userns, netns })}: ${errnoText(shim, detail)}`;
+  const line = `${stepMessage(step, { userns: call.userns, netns: call.netns })}: ${
+    errnoText(shim, detail)
+  }`;
   const inChild = step < STEP.SOCKETPAIR;
   return { ok: false, lines: inChild ? [line, "child failed(1)"] : [line], exitCode: 1 };
 }

@@ -19,12 +19,15 @@ function programModules(dir: URL = new URL("src/", ROOT)): URL[] {
   return found;
 }
 
-/** The targets of the literal dynamic imports and Worker URLs (`new URL("…ts", import.meta.url)`). */
+/**
+ * The targets of the literal dynamic imports and module URLs (`new URL("….ts", import.meta.url)`,
+ * or `.js` for a bundle).
+ */
 function reached(module: URL): URL[] {
   const text = Deno.readTextFileSync(module);
   return [
     ...text.matchAll(/\bimport\(\s*"([^"]+)"\s*\)/g),
-    ...text.matchAll(/new URL\(\s*"([^"]+\.ts)"\s*,\s*import\.meta\.url\s*\)/g),
+    ...text.matchAll(/new URL\(\s*"([^"]+\.[jt]s)"\s*,\s*import\.meta\.url\s*\)/g),
   ].map((match) => new URL(match[1], module));
 }
 
@@ -49,4 +52,15 @@ Deno.test("the module loader imports every module the program reaches by a dynam
   for (const arch of ["x86_64", "aarch64"]) {
     assert.ok(loaded.has(new URL(`native/prebuilt/${arch}.ts`, ROOT).href), arch);
   }
+});
+
+Deno.test("the command's preloadCommandModules imports every module the command imports later (the bundle's chunks)", () => {
+  const command = new URL("src/cli/command.ts", ROOT);
+  const text = Deno.readTextFileSync(command);
+  const preload = text.slice(text.indexOf("export async function preloadCommandModules"));
+  const targets = (part: string) =>
+    new Set([...part.matchAll(/\bimport\(\s*"([^"]+)"\s*\)/g)].map((match) => match[1]));
+  const preloaded = targets(preload);
+  assert.ok(preloaded.size > 0);
+  assert.deepEqual([...targets(text)].filter((target) => !preloaded.has(target)), []);
 });

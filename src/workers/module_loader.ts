@@ -22,14 +22,21 @@ const scope = globalThis as unknown as LoaderScope;
 
 /** Imports them one by one (a Worker entry replaces `onmessage`, which is no longer needed). */
 async function loadAll(): Promise<void> {
+  // What the command imports once the tap exists, as sources and as the bundle's chunks
+  // (src/bundled/, which a registry run runs).
+  await import("../cli/command.ts");
   await import("../network.ts");
   await import("../api/mod.ts");
   await import("../sandbox/mod.ts");
   await import("../link/capture.ts");
   await import("../link/bess.ts");
+  await (await import("../bundled/command.js")).preloadCommandModules();
   await import("./tap_reader.ts");
   await import("./tcp_table.ts");
   await import("./dns_resolver.ts");
+  await import("../bundled/tap_reader.js");
+  await import("../bundled/tcp_table.js");
+  await import("../bundled/dns_resolver.js");
   // The shipped shim, loaded through a memfd inside (src/ffi/locate.ts).
   switch (Deno.build.arch) {
     case "x86_64":

@@ -20,6 +20,7 @@ import {
   prebuiltModule,
   sourcesDigest,
 } from "../../native/prebuild.ts";
+import { bundle, BUNDLE_DIR } from "../../tools/bundle.ts";
 
 /** The files `deno publish --dry-run` lists, relative to the repository root. */
 async function publishedFiles(): Promise<string[]> {
@@ -35,8 +36,12 @@ async function publishedFiles(): Promise<string[]> {
   return files.map((path) => path.slice(REPO_ROOT.length + 1));
 }
 
-/** The Worker entry modules, which a slow registry sends late (see the registry-run test). */
-const WORKER_MODULES = /^src\/workers\/(tap_reader|tcp_table|dns_resolver)\.ts$/;
+/**
+ * The Worker entry modules (the bundles the program runs, and the sources), which a slow registry
+ * sends late (see the registry-run test).
+ */
+const WORKER_MODULES =
+  /^src\/(workers\/(tap_reader|tcp_table|dns_resolver)\.ts|bundled\/(tap_reader|tcp_table|dns_resolver)\.js)$/;
 const WORKER_DELAY_MS = 2000;
 
 /** The package's name and version (deno.json), as a registry would serve it. */
@@ -55,9 +60,10 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
  * Serves exactly `files` from the repository on 127.0.0.1, as a registry would: at the root (a
  * plain URL to run), and as a JSR registry (`JSR_URL`) at /@scope/name/ with the package's
  * metadata, for `jsr:` specifiers. The Workers' entry modules come only after WORKER_DELAY_MS,
- * so that a ready byte sent before the Workers run would come well before any answer.
+ * so that a ready byte sent before the Workers run would come well before any answer. The paths
+ * of the package's files asked for go into `requested`.
  */
-function serve(files: string[]): Deno.HttpServer<Deno.NetAddr> {
+function serve(files: string[], requested = new Set<string>()): Deno.HttpServer<Deno.NetAddr> {
   const allowed = new Set(files);
   const jsrPrefix = `${PACKAGE.name}/`;
   const versionPrefix = `${jsrPrefix}${PACKAGE.version}/`;
@@ -82,8 +88,13 @@ function serve(files: string[]): Deno.HttpServer<Deno.NetAddr> {
     }
     if (path.startsWith(versionPrefix)) path = path.slice(versionPrefix.length);
     if (!allowed.has(path)) return new Response("not found", { status: 404 });
+    requested.add(path);
     if (WORKER_MODULES.test(path)) await new Promise((r) => setTimeout(r, WORKER_DELAY_MS));
-    const type = path.endsWith(".ts") ? "application/typescript" : "application/octet-stream";
+    const type = path.endsWith(".ts")
+      ? "application/typescript"
+      : path.endsWith(".js")
+      ? "application/javascript"
+      : "application/octet-stream";
     return new Response(await Deno.readFile(`${REPO_ROOT}/${path}`), {
       headers: { "content-type": type },
     });
@@ -98,13 +109,35 @@ Deno.test("the published file set has the prebuilt shims and launchers and no lo
       assert.ok(files.includes(module), module);
     }
   }
-  for (const required of ["mod.ts", "cli.ts", "LICENSE", "src/workers/tap_reader.ts"]) {
+  const bundled = [...Deno.readDirSync(BUNDLE_DIR)].map((entry) => `src/bundled/${entry.name}`);
+  assert.ok(bundled.includes("src/bundled/command.js"), bundled.join(" "));
+  for (const required of ["mod.ts", "cli.ts", "LICENSE", "src/workers/tap_reader.ts", ...bundled]) {
     assert.ok(files.includes(required), required);
   }
   assert.deepEqual(
-    files.filter((f) => f.startsWith("native/build/") || f.startsWith("tests/")),
+    files.filter((f) =>
+      f.startsWith("native/build/") || f.startsWith("tests/") || f.startsWith("tools/")
+    ),
     [],
   );
+});
+
+Deno.test("src/bundled/ (build output) is what deno task bundle makes of the current sources", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "slirptest-bundle-" });
+  try {
+    const names = await bundle(`${dir}/bundled`);
+    const shipped = [...Deno.readDirSync(BUNDLE_DIR)].map((entry) => entry.name).sort();
+    assert.deepEqual(shipped, names, "other files: run deno task bundle (tests/run.sh does)");
+    for (const name of names) {
+      assert.equal(
+        Deno.readTextFileSync(new URL(name, BUNDLE_DIR)),
+        Deno.readTextFileSync(`${dir}/bundled/${name}`),
+        `src/bundled/${name} differs: run deno task bundle (tests/run.sh does)`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 for (const part of NATIVE_PARTS) {
@@ -150,7 +183,8 @@ for (const part of NATIVE_PARTS) {
 matrix(
   "a registry run: the published files from a URL, empty DENO_DIR, ready byte, then ping answered",
   async (v) => {
-    const server = serve(await publishedFiles());
+    const requested = new Set<string>();
+    const server = serve(await publishedFiles(), requested);
     v.defer(() => server.shutdown());
     const url = `http://127.0.0.1:${server.addr.port}/mod.ts`;
     const denoDir = await v.tempDir();
@@ -181,6 +215,15 @@ matrix(
     assert.ok(ping.success, `${ping.stdout}${ping.stderr}\n${proc.describe()}`);
     // Nothing was built or looked up beside a checkout: the shim came from the prebuilt module.
     assert.doesNotMatch(proc.stderr, /build\.sh|compiler|native shim/i, proc.describe());
+    // The Workers ran from their bundles, which only a command run from its bundle starts
+    // (src/workers/urls.ts), and not from the sources. Their URLs are computed, so they are
+    // fetched only when a Worker is created (the literal dynamic imports of both the command's
+    // bundle and its sources, in cli.ts, are fetched with the graph).
+    const fetched = [...requested];
+    for (const worker of ["tap_reader", "tcp_table", "dns_resolver"]) {
+      assert.ok(requested.has(`src/bundled/${worker}.js`), `${worker}.js: ${fetched.join(" ")}`);
+      assert.ok(!requested.has(`src/workers/${worker}.ts`), `${worker}.ts: ${fetched.join(" ")}`);
+    }
   },
   {
     timeoutMs: 90_000,
