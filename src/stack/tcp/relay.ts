@@ -1295,7 +1295,13 @@ export class TcpRelay {
         return;
       }
     }
-    if (events & (HostEvent.READABLE | HostEvent.HANGUP)) this.#readFromHost(conn);
+    if (events & (HostEvent.READABLE | HostEvent.HANGUP)) {
+      this.#readFromHost(conn);
+      // Framed at once, while the bytes just read are in the CPU's cache: left for `flush`, after
+      // the other sockets' reads of the turn, they were not (8 flows host→guest: 0.51 → 0.45 CPU
+      // s/GB, 17.0 → 18.5–19.1 Gbit/s).
+      if (!conn.removed) this.#trySend(conn, now);
+    }
     if (conn.removed) return;
     if (events & (HostEvent.WRITABLE | HostEvent.HANGUP)) {
       conn.hostBlocked = false;
