@@ -11,44 +11,32 @@
  */
 import { LOCAL_BUILD, locateShim } from "./locate.ts";
 
+/** shim_open_tap's parameters (its prototype is in SHIM_SYMBOLS). */
+const OPEN_TAP_PARAMETERS = [
+  "buffer",
+  "buffer",
+  "buffer",
+  "i32",
+  "i32",
+  "u32",
+  "u32",
+  "u32",
+  "buffer",
+  "i32",
+  "buffer",
+] as const;
+
 /** The shim's symbol table, as given to `Deno.dlopen` (the C prototypes are in the comments). */
 export const SHIM_SYMBOLS = {
   // int shim_open_tap(const char *userns_path, const char *netns_path, const char *tapname,
   //                   int flags, int mtu, uint32_t address, uint32_t netmask, uint32_t gateway,
   //                   const uint8_t *mac, int mac_len, int32_t *child_fd)
-  shim_open_tap: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "i32",
-      "i32",
-      "u32",
-      "u32",
-      "u32",
-      "buffer",
-      "i32",
-      "buffer",
-    ],
-    result: "i32",
-  },
+  shim_open_tap: { parameters: OPEN_TAP_PARAMETERS, result: "i32" },
   // the same, on a thread of Deno's blocking pool: the caller goes on (creating the Workers) while
   // the child makes the tap (src/cli/command.ts)
   shim_open_tap_async: {
     name: "shim_open_tap",
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "i32",
-      "i32",
-      "u32",
-      "u32",
-      "u32",
-      "buffer",
-      "i32",
-      "buffer",
-    ],
+    parameters: OPEN_TAP_PARAMETERS,
     result: "i32",
     nonblocking: true,
   },
