@@ -221,6 +221,8 @@ const LIBC = {
   close: { parameters: ["i32"], result: "i32" },
   // char *getenv(const char *name)
   getenv: { parameters: ["buffer"], result: "pointer" },
+  // int ioctl(int fd, unsigned long request, int *count)  (FIONREAD)
+  ioctl: { parameters: ["i32", "usize", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const MFD_CLOEXEC = 0x1;
@@ -289,6 +291,24 @@ export function environmentVariable(name: string): string | undefined {
   try {
     const value = libc.symbols.getenv(cString(name));
     return value === null ? undefined : Deno.UnsafePointerView.getCString(value);
+  } finally {
+    libc.close();
+  }
+}
+
+const FIONREAD = 0x541bn;
+
+/**
+ * The bytes waiting to be read on socket `fd` (FIONREAD: for a SOCK_SEQPACKET socket, the sum of
+ * its queued packets, empty ones adding nothing); 0 when the ioctl fails. For rare moments (libc
+ * is opened for the call).
+ */
+export function bytesQueued(fd: number): number {
+  const libc = Deno.dlopen("libc.so.6", LIBC);
+  try {
+    const count = new Int32Array(1);
+    const rc = libc.symbols.ioctl(fd, FIONREAD, new Uint8Array(count.buffer));
+    return rc === 0 ? count[0] : 0;
   } finally {
     libc.close();
   }

@@ -26,7 +26,7 @@
 import { deriveAddresses } from "../config.ts";
 import { EAGAIN, EINTR, errnoText } from "../ffi/errno.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLNVAL, PollSet } from "../ffi/poll.ts";
-import { loadShim } from "../ffi/shim.ts";
+import { bytesQueued, loadShim } from "../ffi/shim.ts";
 import { RingFeed, type RingFeedChannel } from "../host/ring_feed.ts";
 import { TapCapture } from "../link/capture.ts";
 import { type Tap, tapWriter } from "../link/tap_writer.ts";
@@ -185,8 +185,10 @@ async function run(start: TapReaderStart): Promise<void> {
         dispatcher.handleFrame(frame, now, offload);
         frames++;
       } else if (n === 0 && polled.revents(0) & POLLHUP) {
-        // A socket link (BESS) whose client hung up: every frame it sent has been read. A tap
-        // never reads 0; an empty seqpacket reads 0 without POLLHUP and is skipped below.
+        // A socket link (BESS) whose client hung up: 0 is an empty packet or the end, which it
+        // is once no bytes are left queued, so every frame the client sent is read first. (A tap
+        // never reads 0; an empty seqpacket without the hang-up is skipped below.)
+        if (bytesQueued(tap.fd) > 0) continue;
         report({ kind: "hangup" });
         return;
       } else if (n === -EAGAIN || n === 0) {

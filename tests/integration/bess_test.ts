@@ -3,10 +3,12 @@
  * AF_UNIX SOCK_SEQPACKET socket, one Ethernet frame per packet. tests/tools/bess_client.c plays
  * the User-Mode Linux guest: ARP for the gateway, DHCPDISCOVER, ping of the gateway, all answered
  * by the emulated hosts (nothing leaves the machine), then it hangs up and the command must end
- * with exit 0. Also: a stop signal while nobody has connected yet, and the sandbox's handoff.
+ * with exit 0. Also: a client that hangs up right after its frames (an empty packet first) has
+ * every frame read, a stop signal while nobody has connected yet, and the sandbox's handoff.
  */
 import assert from "node:assert/strict";
 import { matrix, type Variant } from "../helpers/matrix.ts";
+import { tcpdumpLines } from "../helpers/capture.ts";
 import { describeResult, type Proc } from "../helpers/process.ts";
 import { buildTool } from "../helpers/tools.ts";
 
@@ -78,6 +80,37 @@ matrix(
       proc.describe(),
     );
     assert.equal(await exists(apiSock), false, "the API socket is removed on exit");
+  },
+  { timeoutMs: 90_000 },
+);
+
+matrix(
+  "--target-type=bess: a client that hangs up right after an empty packet and N frames has all N read",
+  async (v) => {
+    const dir = await socketDir(v);
+    const sock = `${dir}/bess.sock`;
+    const capture = `${dir}/link.pcap`;
+    const proc = v.start(["--target-type=bess", `--pcap=${capture}`, sock]);
+    await proc.waitOutput("stderr", `Waiting for connection to ${sock}\n`, 30_000);
+    // All sent and hung up before the command reads anything: the empty packet reads as 0 with
+    // the hang-up already reported, like the end of the stream.
+    const frames = 5;
+    const burst = await v.run([
+      await buildTool("bess_client"),
+      "--burst",
+      sock,
+      "10.0.2.2",
+      `${frames}`,
+    ]);
+    assert.equal(burst.code, 0, describeResult(burst));
+    await assertEndsCleanly(proc);
+    // The frames from the client's MAC, as captured when read (the replies could not be sent).
+    const lines = await tcpdumpLines(capture);
+    const requests = lines.filter((line) =>
+      line.includes("02:00:00:00:b0:01 > ff:ff:ff:ff:ff:ff") &&
+      /Request who-has 10\.0\.2\.2/.test(line)
+    );
+    assert.equal(requests.length, frames, `${lines.join("\n")}\n${proc.describe()}`);
   },
   { timeoutMs: 90_000 },
 );

@@ -179,11 +179,3 @@ matrix("--version and -v are machine-parsable, SLIRP_CONFIG_VERSION_MAX >= 4", a
     assert.ok(Number(max[1]) >= 4, why);
   }
 });
-
-matrix("--target-type=bess is refused with exit 1 (ours does not support it)", async (v) => {
-  // The original conflicts -c with bess; ours refuses bess whatever else is given.
-  const result = await v.runCommand(["--target-type=bess", "-c", "/nonexistent/bess.sock"]);
-  const why = describeResult(result);
-  assert.equal(result.code, 1, why);
-  assert.ok(result.stderr.includes("--target-type=bess"), why);
-});

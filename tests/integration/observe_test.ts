@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { startDnsServer } from "../helpers/dns.ts";
 import { HostSide } from "../helpers/hostside.ts";
+import { tcpdumpLines } from "../helpers/capture.ts";
 import { matrix, type Variant } from "../helpers/matrix.ts";
 import { createNetns } from "../helpers/netns.ts";
 import { describeResult, type Proc, run, runOk, spawn, waitFor } from "../helpers/process.ts";
@@ -46,14 +47,6 @@ async function getStats(sock: string, connections = false): Promise<Stats> {
 async function stopGracefully(proc: Proc): Promise<void> {
   proc.kill("SIGTERM");
   assert.ok((await proc.waitExit(10_000)) !== null, proc.describe());
-}
-
-/** `tcpdump -n -e -r FILE`: its lines; fails the test unless tcpdump read the file cleanly. */
-async function tcpdumpLines(file: string): Promise<string[]> {
-  const result = await runOk(["tcpdump", "-n", "-e", "-r", file]);
-  assert.doesNotMatch(result.stderr, /truncated|bogus|error/i, result.stderr);
-  assert.match(result.stderr, /link-type EN10MB \(Ethernet\), snapshot length 262144/);
-  return result.stdout.split("\n").filter((line) => line !== "");
 }
 
 const PINGS = 5;

@@ -10,6 +10,10 @@
  *
  * usage: bess_client SOCKETPATH GATEWAY
  *        bess_client --stale SOCKETPATH   (binds a socket there and exits: a stale socket file)
+ *        bess_client --burst SOCKETPATH GATEWAY N
+ *                                         (an empty packet, then N ARP requests for GATEWAY, then
+ *                                         hangs up at once without reading: every frame sent
+ *                                         before a hang-up must still be read; exits 0)
  * Prints one line per answer ("arp GATEWAY is-at MAC", "dhcp offer IP", "icmp echo reply from
  * GATEWAY id ID seq SEQ"), then closes the socket (hangs up) and exits 0. Exits 1 on a socket
  * error, 2 when an answer does not come within 10 s.
@@ -144,6 +148,12 @@ int main(int argc, char **argv) {
 		}
 		return 0;
 	}
+	int burst = 0;
+	if (argc == 5 && strcmp(argv[1], "--burst") == 0) {
+		burst = atoi(argv[4]);
+		argv += 1;
+		argc = 3;
+	}
 	if (argc != 3 || inet_pton(AF_INET, argv[2], &gateway) != 1) {
 		fprintf(stderr, "usage: bess_client SOCKETPATH GATEWAY\n");
 		return 1;
@@ -172,6 +182,12 @@ int main(int argc, char **argv) {
 	put16(f + 20, 1); /* request */
 	memcpy(f + 22, OUR_MAC, 6);
 	memcpy(f + 38, &gateway, 4);
+	if (burst > 0) {
+		send_frame(fd, f, 0);
+		for (int i = 0; i < burst; i++) send_frame(fd, f, 60);
+		close(fd);
+		return 0;
+	}
 	send_frame(fd, f, 60);
 	receive(fd, f, sizeof f, is_arp_reply, "ARP reply");
 	uint8_t gateway_mac[6];
