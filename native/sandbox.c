@@ -63,6 +63,35 @@ static void stop_signals(sigset_t *set) {
   sigaddset(set, SIGINT);
 }
 
+/* The thread that will call execve: where a held stop signal is kept pending. */
+static pid_t holding_thread;
+
+static void forward_stop_signal(int sig) {
+  int saved = errno;
+  syscall(SYS_tgkill, getpid(), holding_thread, sig);
+  errno = saved;
+}
+
+/*
+ * From now on SIGTERM and SIGINT stay pending on the calling thread, whichever thread they are
+ * delivered to: blocked here, and caught elsewhere by a handler (replacing the runtime's) that
+ * sends them on to this thread. A pending signal survives execve, so a stop asked for while the
+ * process hands itself to the sandbox launcher reaches the launcher and the continuation, instead
+ * of being taken by the runtime's handler in the old image and lost.
+ */
+int shim_hold_stop_signals(void) {
+  sigset_t set;
+  stop_signals(&set);
+  holding_thread = (pid_t)syscall(SYS_gettid);
+  int rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
+  if (rc != 0) return -rc;
+  struct sigaction forward = {.sa_handler = forward_stop_signal, .sa_flags = SA_RESTART};
+  sigemptyset(&forward.sa_mask);
+  if (sigaction(SIGTERM, &forward, NULL) < 0 || sigaction(SIGINT, &forward, NULL) < 0)
+    return -errno;
+  return 0;
+}
+
 /*
  * execve(path, args) from the calling thread: the whole process becomes the new image (same PID,
  * the other threads end). `args` is argv as NUL-terminated strings one after the other, `count`

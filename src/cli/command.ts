@@ -100,7 +100,8 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * `--enable-sandbox` in the first image: binds the API socket while its path is still in view,
- * then hands the process to the sandbox launcher, which returns here only on failure.
+ * then hands the process to the sandbox launcher, which returns here only on failure. A stop
+ * asked for before that ends the run here with exit 0.
  */
 async function sandboxOrFail(
   shim: Shim,
@@ -108,7 +109,22 @@ async function sandboxOrFail(
   tapFd: number,
   args: string[],
   capture: CaptureShare | undefined,
+  stopped: Promise<string>,
 ): Promise<number> {
+  // From here a stop signal stays pending for the launcher and the continuation, which end with
+  // exit 0 and the API socket removed; one the runtime's handler took just before reaches
+  // `stopped` within a turn of the event loop, and ends the run now.
+  const held = shim.shim_hold_stop_signals();
+  if (held < 0) {
+    writeStderrLine(`cannot hold stop signals: ${errnoText(shim, -held)}`);
+    return 1;
+  }
+  const turn = new Promise<null>((resolve) => setTimeout(() => resolve(null), 1));
+  const stop = await Promise.race([stopped, turn]);
+  if (stop !== null) {
+    writeStderrLine(stop);
+    return 0;
+  }
   const [{ ApiSocketError, bindApiSocket, closeApiSocket }, { enterSandbox }] = await Promise.all([
     import("../api/mod.ts"),
     import("../sandbox/mod.ts"),
@@ -226,7 +242,9 @@ async function run(
     }
     tap.announce.forEach(writeStderrLine);
     bannerLines(config).forEach(writeStdoutLine);
-    if (config.enableSandbox) return await sandboxOrFail(shim, config, tap.fd, args, capture);
+    if (config.enableSandbox) {
+      return await sandboxOrFail(shim, config, tap.fd, args, capture, stopped);
+    }
     tapFd = tap.fd;
   }
 

@@ -189,6 +189,8 @@ export const SHIM_SYMBOLS = {
   shim_lstat_at: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // int shim_unlink_at(int dirfd, const char *name)
   shim_unlink_at: { parameters: ["i32", "buffer"], result: "i32" },
+  // int shim_hold_stop_signals(void)
+  shim_hold_stop_signals: { parameters: [], result: "i32" },
   // int shim_exec(const char *path, const char *args, int count)
   shim_exec: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
   // int shim_unblock_stop_signals(void)

@@ -457,6 +457,40 @@ matrix(
 );
 
 matrix(
+  "--enable-sandbox: SIGTERM at any moment of start-up (first runtime, launcher, second runtime, " +
+    "after) ends the command and leaves no API socket",
+  async (v) => {
+    const dir = await socketDir(v);
+    // The sandboxed start takes about 100-250 ms here: these land in each of its phases.
+    for (const delayMs of [0, 10, 20, 25, 30, 35, 40, 50, 60, 80, 100, 150, 250, 400]) {
+      const sock = `${dir}/api-${delayMs}.sock`;
+      const ns = await createNetns(v);
+      const proc = spawn(
+        v.as(v.commandArgv(["-c", "--enable-sandbox", "-a", sock, String(ns.pid), "tap0"])),
+        { ...v.processOptions, name: `command under test, SIGTERM after ${delayMs} ms` },
+      );
+      v.defer(() => proc.stop());
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      proc.kill("SIGTERM");
+      const status = await proc.waitExit(20_000);
+      assert.ok(status, `still running after SIGTERM: ${proc.describe()}`);
+      // Before the first runtime listens, the signal's default action; from then on, exit 0.
+      assert.ok(status.code === 0 || status.signal === "SIGTERM", proc.describe());
+      const last = proc.stderr.trimEnd().split("\n").at(-1);
+      console.log(
+        `SIGTERM after ${delayMs} ms: ${status.signal ?? `exit ${status.code}`}, ${last}`,
+      );
+      await assert.rejects(
+        Deno.lstat(sock),
+        Deno.errors.NotFound,
+        `API socket left: ${proc.describe()}`,
+      );
+    }
+  },
+  { timeoutMs: 120_000 },
+);
+
+matrix(
   "--enable-seccomp alone: every thread filtered with no_new_privs, the line on stdout, the network works",
   async (v) => {
     const ns = await createNetns(v);
