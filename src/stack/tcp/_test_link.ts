@@ -290,6 +290,8 @@ export class Harness {
   };
   /** Our ISS, from the SYN-ACK (see `establish`). */
   iss = 0;
+  /** The window scale our SYN-ACK offered (`establish`). */
+  ourWscale = 0;
   /** Nameservers for routes to 10.0.2.3:53. */
   nameservers: IpAddress[] = [0x7f000035];
   disableHostLoopback = false;
@@ -610,6 +612,7 @@ export class Harness {
     this.connectDone(socket);
     const synAck = this.expect({ flags: SYN | ACK, ack: GUEST_ISN + 1 });
     this.iss = synAck.seq;
+    this.ourWscale = Math.max(0, synAck.wscale ?? 0);
     this.send({ seq: GUEST_ISN + 1, ack: seqAdd(this.iss, 1), ...ack });
     this.expectNothing();
     return socket;

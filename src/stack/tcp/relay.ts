@@ -59,7 +59,9 @@ export interface TcpTunables {
   /**
    * The window advertised to the guest is at most this many full segments, so that a burst of a
    * whole window fits the guest's tap queue (txqueuelen 1000 by default): the tap drops what does
-   * not fit, and the guest then waits for its 200 ms retransmission timeout.
+   * not fit, and the guest then waits for its 200 ms retransmission timeout. Once the guest sends
+   * a segment longer than the MSS (segmentation offload: each tap packet is then a super-frame),
+   * the window may grow to `recvQueueLimit`.
    */
   maxWindowSegments: number;
   /** First allocation of each queue; it doubles on demand up to its limit. */
@@ -1065,6 +1067,16 @@ export class TcpRelay {
     conn.rto = Math.min(t.rtoMaxMs, conn.rtoBase * 2 ** conn.backoff);
   }
 
+  /**
+   * A segment longer than the MSS came: the guest sends with segmentation offload, so a whole
+   * window is a few super-frames in the tap's queue, not `maxWindowSegments` packets; the window
+   * may grow to the receive queue's limit.
+   */
+  #guestSendsSuperFrames(conn: TcpConnection): void {
+    const limit = Math.min(conn.recvQueue.limit, conn.wscaleOk ? Infinity : 0xffff);
+    if (conn.recvWindowLimit < limit) conn.recvWindowLimit = limit;
+  }
+
   /** Stores in-window data in the receive queue; in-order data advances RCV.NXT. */
   #receiveData(
     conn: TcpConnection,
@@ -1074,6 +1086,7 @@ export class TcpRelay {
     length: number,
   ): void {
     const counters = this.#counters;
+    if (length > conn.localMss) this.#guestSendsSuperFrames(conn);
     let offset = seqDiff(seq, conn.rcvNxt);
     let skip = 0;
     if (offset < 0) {

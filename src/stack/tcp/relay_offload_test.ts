@@ -206,3 +206,21 @@ Deno.test("offload: a 60 000-byte super-segment from the guest reaches the host 
     h.expectNothing();
   }
 });
+
+Deno.test("offload: once the guest sends a super-frame, its window may grow past maxWindowSegments", () => {
+  const { h } = offloadHarness(MSS, { maxWindowSegments: 4 });
+  const advertised = (ack: { window: number }) => ack.window << h.ourWscale;
+  let seq = GUEST_ISN + 1;
+  // Full-sized segments only: at most 4 of them in flight (they could be 4 packets in the tap).
+  for (let i = 0; i < 3; i++) {
+    h.send({ seq, ack: seqAdd(h.iss, 1), flags: ACK | PSH, payload: pattern(MSS, i) });
+    seq += MSS;
+    const ack = h.expect({ flags: ACK, ack: seq });
+    assert.ok(advertised(ack) <= 4 * MSS, `window ${advertised(ack)} after an MSS`);
+  }
+  // One frame of several MSS: the guest segments with offload, a window is a few such frames.
+  h.send({ seq, ack: seqAdd(h.iss, 1), flags: ACK | PSH, payload: pattern(3 * MSS) });
+  seq += 3 * MSS;
+  const ack = h.expect({ flags: ACK, ack: seq });
+  assert.ok(advertised(ack) > 64 * MSS, `window ${advertised(ack)} after a super-frame`);
+});
