@@ -99,6 +99,16 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
+ * From now on SIGTERM and SIGINT stay pending for the image the process execs
+ * (`shim_hold_stop_signals`); false, with the reason printed, when that fails.
+ */
+function holdStopSignals(shim: Shim): boolean {
+  const held = shim.shim_hold_stop_signals();
+  if (held < 0) writeStderrLine(`cannot hold stop signals: ${errnoText(shim, -held)}`);
+  return held >= 0;
+}
+
+/**
  * `--enable-sandbox` in the first image: binds the API socket while its path is still in view,
  * then hands the process to the sandbox launcher, which returns here only on failure. A stop
  * asked for before that ends the run here with exit 0.
@@ -111,15 +121,10 @@ async function sandboxOrFail(
   capture: CaptureShare | undefined,
   stopped: Promise<string>,
 ): Promise<number> {
-  // From here a stop signal stays pending for the launcher and the continuation, which end with
-  // exit 0 and the API socket removed; one the runtime's handler took just before reaches
-  // `stopped` within a turn of the event loop, and ends the run now.
-  const held = shim.shim_hold_stop_signals();
-  if (held < 0) {
-    writeStderrLine(`cannot hold stop signals: ${errnoText(shim, -held)}`);
-    return 1;
-  }
-  const turn = new Promise<null>((resolve) => setTimeout(() => resolve(null), 1));
+  // Stop signals are held (run): pending, they end the launcher or the continuation with exit 0
+  // and the API socket removed. One the runtime's handler took just before they were held has
+  // reached `stopped` by now (the tap was made since), and ends the run here.
+  const turn = new Promise<null>((resolve) => setTimeout(() => resolve(null), 5));
   const stop = await Promise.race([stopped, turn]);
   if (stop !== null) {
     writeStderrLine(stop);
@@ -199,6 +204,11 @@ async function run(
       exitFdEvent(shim, config.exitFd).then(() => resolve("exitfd event"));
     }
   });
+  // With --enable-sandbox this image hands itself to the launcher by execve (sandboxOrFail); a stop
+  // signal is held from here for the launcher and the continuation, except while a BESS client is
+  // awaited (the wait ends on `stopped`).
+  const holdsStopSignals = config.enableSandbox && handoff === null;
+  if (holdsStopSignals && config.target.kind !== "bess" && !holdStopSignals(shim)) return 1;
   let tapFd: number;
   let capture: CaptureShare | undefined;
   /** The stack's modules, loading; the Workers are created when this is set. */
@@ -226,6 +236,7 @@ async function run(
     let tap;
     if (config.target.kind === "bess") {
       tap = await waitForBess(shim, config.target.socketPath, stopped);
+      if (tap.ok && holdsStopSignals && !holdStopSignals(shim)) return 1;
     } else if (config.target.kind === "tapfd" || config.enableSandbox) {
       tap = openTap(shim, config);
     } else {
