@@ -67,10 +67,10 @@
  *   removes the API socket and exits 1, before the ready byte. Image 3 checks no_new_privs, the
  *   capability sets and the read-only root before it reports ready (`checkSandbox`), so a half-
  *   built sandbox never says ready.
- * - Signals: image 1 holds SIGTERM and SIGINT before it binds the API socket
- *   (`shim_hold_stop_signals`: blocked on the thread that will execve, and forwarded to it from
- *   any other, so they stay pending across both execs) and ends with exit 0 if the runtime had
- *   taken one just before; the launcher exits 0 (removing the API socket) if one is pending when
+ * - Signals: image 1 holds SIGTERM and SIGINT as soon as its listeners are in place (after the
+ *   client connected, for BESS) (`shim_hold_stop_signals`: blocked on the thread that will
+ *   execve, and forwarded to it from any other, so they stay pending across both execs) and ends
+ *   with exit 0 if the runtime had taken one in between; the launcher exits 0 (removing the API socket) if one is pending when
  *   it is done, and image 3 unblocks them once its listeners are in place.
  * - Seccomp (seccomp.ts) is installed by image 3 (it could not execve under it), after the sandbox
  *   check and before the ready byte, on all threads at once with SECCOMP_FILTER_FLAG_TSYNC; without
