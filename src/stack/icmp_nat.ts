@@ -249,20 +249,13 @@ export class IcmpNat {
     }
     const hostDst = ipv6HostDestination(dst, six, this.#disableHostLoopback);
     if (hostDst === "refused") {
-      counters.bump(C["icmp.nat_unreachable"]);
-      const quoteLength = quoteLengthOf(eth.bytes, ip.offset, eth.bytes.length - ip.offset);
-      sendIcmpError(
-        this.#tx,
-        eth.bytes,
-        eth.srcOffset,
+      this.#unreachable(
+        eth,
+        ip.offset,
         dst,
         src,
         Icmpv6Type.DEST_UNREACHABLE,
         Icmpv6Unreachable.NO_ROUTE,
-        0,
-        eth.bytes,
-        ip.offset,
-        quoteLength,
       );
       return;
     }
@@ -303,8 +296,22 @@ export class IcmpNat {
     }
     counters.bump(C["icmp.nat_send_error"]);
     const code = unreachableCode(-sent, src);
-    if (code < 0) return;
-    counters.bump(C["icmp.nat_unreachable"]);
+    if (code >= 0) this.#unreachable(eth, ipOffset, dst, src, unreachableType(src), code);
+  }
+
+  /**
+   * Answers the guest's echo request (its IP packet at `ipOffset` of `eth`, from `src` to `dst`)
+   * with a destination-unreachable error of `type` and `code`, quoting the request, and counts it.
+   */
+  #unreachable(
+    eth: EthernetFrame,
+    ipOffset: number,
+    dst: IpAddress,
+    src: IpAddress,
+    type: number,
+    code: number,
+  ): void {
+    this.#counters.bump(C["icmp.nat_unreachable"]);
     const quoteLength = quoteLengthOf(eth.bytes, ipOffset, eth.bytes.length - ipOffset);
     sendIcmpError(
       this.#tx,
@@ -312,7 +319,7 @@ export class IcmpNat {
       eth.srcOffset,
       dst,
       src,
-      unreachableType(src),
+      type,
       code,
       0,
       eth.bytes,
