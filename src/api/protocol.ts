@@ -149,16 +149,19 @@ export interface ListedForward extends ForwardSpec {
  * ```
  */
 export function listReply(entries: readonly ListedForward[]): string {
-  return JSON.stringify({
-    entries: entries.map((f) => ({
-      id: f.id,
-      proto: f.proto,
-      host_addr: formatIp(f.hostAddr),
-      host_port: f.hostPort,
-      guest_addr: formatIp(f.guestAddr),
-      guest_port: f.guestPort,
-    })),
-  });
+  return JSON.stringify({ entries: entries.map(forwardEntry) });
+}
+
+/** One forward's fields as `list_hostfwd` (and `get_stats`) show them, in slirp4netns's order. */
+export function forwardEntry(f: ListedForward) {
+  return {
+    id: f.id,
+    proto: f.proto,
+    host_addr: formatIp(f.hostAddr),
+    host_port: f.hostPort,
+    guest_addr: formatIp(f.guestAddr),
+    guest_port: f.guestPort,
+  };
 }
 
 /** parson's `json_object_dotget_value(root, "arguments.<name>")`: undefined if absent. */

@@ -10,9 +10,8 @@ import type { NameserverStats } from "../dns/forwarder.ts";
 import { COUNTER_NAMES, type Counters, EVENT_COUNTERS } from "../stack/counters.ts";
 import { endpointText, type FlowStats } from "../stack/flow_stats.ts";
 import type { TcpSnapshot } from "../stack/tcp/stats.ts";
-import { formatIp } from "../wire/address.ts";
 import type { ForwardUsage, UdpForwardFlow } from "./host_listener.ts";
-import type { ListedForward } from "./protocol.ts";
+import { forwardEntry, type ListedForward } from "./protocol.ts";
 
 /** Everything the reply is made of, gathered by the network (src/network.ts). */
 export interface StatsParts {
@@ -95,12 +94,7 @@ export function statsReturn(parts: StatsParts) {
     const worker = forwardedTcp[f.id];
     const tcpForward = f.proto === "tcp";
     return {
-      id: f.id,
-      proto: f.proto,
-      host_addr: formatIp(f.hostAddr),
-      host_port: f.hostPort,
-      guest_addr: formatIp(f.guestAddr),
-      guest_port: f.guestPort,
+      ...forwardEntry(f),
       connections: usage?.connections ?? 0,
       open: tcpForward ? worker?.open ?? 0 : usage?.openFlows ?? 0,
       bytes_from_guest: tcpForward ? worker?.bytes_from_guest ?? 0 : usage?.bytesFromGuest ?? 0,
