@@ -227,6 +227,16 @@ const LIBC = {
   ioctl: { parameters: ["i32", "usize", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/** Runs `use` with libc bound to LIBC, closed again after: for calls made once or rarely. */
+function withLibc<T>(use: (libc: Deno.DynamicLibrary<typeof LIBC>["symbols"]) => T): T {
+  const libc = Deno.dlopen("libc.so.6", LIBC);
+  try {
+    return use(libc.symbols);
+  } finally {
+    libc.close();
+  }
+}
+
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
 /** Linux 6.3: executable even where vm.memfd_noexec makes memfds non-executable by default. */
@@ -256,30 +266,27 @@ export function memfdPath(
   name = "slirp4netns_shim",
   executable = false,
 ): string {
-  const libc = Deno.dlopen("libc.so.6", LIBC);
-  try {
+  return withLibc((libc) => {
     const flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-    let fd = libc.symbols.memfd_create(cString(name), flags | (executable ? MFD_EXEC : 0));
+    let fd = libc.memfd_create(cString(name), flags | (executable ? MFD_EXEC : 0));
     // EINVAL before Linux 6.3, which has no MFD_EXEC (and no non-executable memfds either).
-    if (fd < 0 && executable) fd = libc.symbols.memfd_create(cString(name), flags);
+    if (fd < 0 && executable) fd = libc.memfd_create(cString(name), flags);
     if (fd < 0) throw new Error(`Cannot create a memfd for ${name}`);
     let done = 0;
     while (done < bytes.length) {
-      const n = Number(libc.symbols.write(fd, bytes.subarray(done), BigInt(bytes.length - done)));
+      const n = Number(libc.write(fd, bytes.subarray(done), BigInt(bytes.length - done)));
       if (n <= 0) {
-        libc.symbols.close(fd);
+        libc.close(fd);
         throw new Error(`Cannot write ${name} into a memfd`);
       }
       done += n;
     }
-    if (libc.symbols.fcntl(fd, F_ADD_SEALS, SEALS_FINAL) < 0) {
-      libc.symbols.close(fd);
+    if (libc.fcntl(fd, F_ADD_SEALS, SEALS_FINAL) < 0) {
+      libc.close(fd);
       throw new Error(`Cannot seal the memfd of ${name}`);
     }
     return `/proc/self/fd/${fd}`;
-  } finally {
-    libc.close();
-  }
+  });
 }
 
 /**
@@ -289,13 +296,10 @@ export function memfdPath(
 export function environmentVariable(name: string): string | undefined {
   const permission = Deno.permissions.querySync({ name: "env", variable: name });
   if (permission.state === "granted") return Deno.env.get(name);
-  const libc = Deno.dlopen("libc.so.6", LIBC);
-  try {
-    const value = libc.symbols.getenv(cString(name));
+  return withLibc((libc) => {
+    const value = libc.getenv(cString(name));
     return value === null ? undefined : Deno.UnsafePointerView.getCString(value);
-  } finally {
-    libc.close();
-  }
+  });
 }
 
 const FIONREAD = 0x541bn;
@@ -303,17 +307,12 @@ const FIONREAD = 0x541bn;
 /**
  * The bytes waiting to be read on socket `fd` (FIONREAD: for a SOCK_SEQPACKET socket, the sum of
  * its queued packets, empty ones adding nothing); 0 when the ioctl fails. For rare moments (libc
- * is opened for the call).
+ * is bound for the call).
  */
 export function bytesQueued(fd: number): number {
-  const libc = Deno.dlopen("libc.so.6", LIBC);
-  try {
-    const count = new Int32Array(1);
-    const rc = libc.symbols.ioctl(fd, FIONREAD, new Uint8Array(count.buffer));
-    return rc === 0 ? count[0] : 0;
-  } finally {
-    libc.close();
-  }
+  const count = new Int32Array(1);
+  const rc = withLibc((libc) => libc.ioctl(fd, FIONREAD, new Uint8Array(count.buffer)));
+  return rc === 0 ? count[0] : 0;
 }
 
 /**
